@@ -1,0 +1,47 @@
+# Quarry's entry points. `make run` and `make test` install what is missing, build, and go.
+BUILD_DIR  ?= build
+ASAN_DIR   ?= build-asan
+JOBS       ?= 2
+DATA_DIR   ?= ./data
+LISTEN     ?= 127.0.0.1:8080
+CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
+
+.PHONY: all deps build run test test-asan bench bench-http fmt lint clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps
+
+$(BUILD_DIR)/CMakeCache.txt: | deps
+	cmake -S . -B $(BUILD_DIR) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Release
+
+build: deps $(BUILD_DIR)/CMakeCache.txt
+	cmake --build $(BUILD_DIR) -j$(JOBS)
+
+run: build
+	./$(BUILD_DIR)/quarry serve --data-dir $(DATA_DIR) --listen $(LISTEN) --demo
+
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) --timeout 300
+
+# The same tests under AddressSanitizer + UndefinedBehaviorSanitizer, in their own build dir.
+test-asan: deps
+	cmake -S . -B $(ASAN_DIR) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=Debug -DQUARRY_SANITIZE=ON
+	cmake --build $(ASAN_DIR) -j$(JOBS)
+	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j$(JOBS) --timeout 600
+
+bench: bench-http
+
+bench-http: build
+	bash bench/http/run.sh $(BUILD_DIR)
+
+fmt:
+	find src tests bench -name '*.cpp' -o -name '*.h' | xargs clang-format -i
+
+lint: $(BUILD_DIR)/CMakeCache.txt
+	find src -name '*.cpp' ! -name '*_test.cpp' | xargs clang-tidy -p $(BUILD_DIR) --quiet
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR)

@@ -1,0 +1,1 @@
+// Intentionally empty: lets a header-only module still be a library target.

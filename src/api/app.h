@@ -1,0 +1,35 @@
+// The REST API: registers every route of Quarry on a Router. Handlers parse and validate the
+// request, call one service with the request's Principal, and render the result; they never
+// touch SQL or files (those belong to the services and stores in AppContext).
+#pragma once
+
+#include <string>
+
+#include "auth/authenticator.h"
+#include "common/clock.h"
+#include "config/config.h"
+#include "http/http.h"
+#include "http/metrics.h"
+#include "identity/identity_service.h"
+#include "meta/meta_store.h"
+#include "storage/object_store.h"
+
+namespace quarry::api {
+
+// Everything the handlers reach. Owned by the process (cli/serve); outlives the server.
+struct AppContext {
+  const Config& config;
+  const Clock& clock;
+  MetaStore& store;
+  ObjectStore& objects;
+  Authenticator& authenticator;
+  IdentityService& identity;
+  http::HttpMetrics& metrics;
+};
+
+void RegisterRoutes(http::Router& router, AppContext& app);
+
+// The checked-in OpenAPI 3.1 document (src/api/openapi.json), compiled in.
+std::string_view EmbeddedOpenApiDocument();
+
+}  // namespace quarry::api

@@ -1,0 +1,29 @@
+// Helpers shared by the REST handler files: authentication wrapper and Result rendering.
+#pragma once
+
+#include <functional>
+
+#include "api/app.h"
+#include "api/json_io.h"
+#include "auth/principal.h"
+
+namespace quarry::api {
+
+using AuthedHandler = std::function<http::Response(http::Request&, const Principal&)>;
+
+// Authenticates the request (401/403 problem on failure) and adds tenant and key ids to the
+// access log line, then runs `handler`.
+http::Handler Authed(AppContext& app, AuthedHandler handler);
+
+// 2xx with `to_json(value)` when `result` is OK, otherwise its problem document.
+template <typename T, typename F>
+http::Response Render(const http::Request& request, const Result<T>& result, int status, F to_json) {
+  if (!result.ok()) return http::Response::Problem(result.status(), request);
+  return JsonResponse(status, to_json(result.value()));
+}
+
+inline http::Response Problem(const http::Request& request, const Status& status) {
+  return http::Response::Problem(status, request);
+}
+
+}  // namespace quarry::api

@@ -1,0 +1,58 @@
+// JSON request parsing and response rendering for the REST handlers.
+//
+// Requests: bodies must be one JSON object; a syntax error is 400 "invalid_json" naming the line
+// and column; unknown fields are 400 "unknown_field" (typos must not be silently ignored);
+// a field of the wrong type is 400 "invalid_field" naming it.
+#pragma once
+
+#include <boost/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "http/http.h"
+#include "meta/records.h"
+
+namespace quarry::api {
+
+Result<boost::json::object> ParseJsonObject(const http::Request& request);
+
+// Reads fields of a parsed object, remembering which exist so that unknown ones are refused.
+class FieldReader {
+ public:
+  explicit FieldReader(const boost::json::object& object) : object_(object) {}
+  Result<std::optional<std::string>> String(const char* name, bool required = false);
+  Result<std::optional<std::int64_t>> Int(const char* name, std::int64_t min, std::int64_t max);
+  Result<std::optional<std::vector<std::string>>> StringArray(const char* name, std::size_t max_items);
+  // Call after reading every known field.
+  Status RejectUnknownFields() const;
+
+ private:
+  const boost::json::object& object_;
+  std::set<std::string> known_;
+};
+
+// Parses ?limit= and ?cursor= (400 on a bad value).
+Result<PageRequest> ParsePage(const http::Request& request);
+
+boost::json::object ToJson(const Tenant& t);
+boost::json::object ToJson(const User& u);
+boost::json::object ToJson(const ApiKey& k);
+
+template <typename T>
+boost::json::object PageToJson(const Page<T>& page) {
+  boost::json::array items;
+  for (const auto& item : page.items) items.push_back(ToJson(item));
+  boost::json::object out;
+  out["items"] = std::move(items);
+  out["next_cursor"] = page.next_cursor ? boost::json::value(*page.next_cursor) : boost::json::value(nullptr);
+  return out;
+}
+
+http::Response JsonResponse(int status, const boost::json::value& body);
+
+}  // namespace quarry::api

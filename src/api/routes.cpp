@@ -1,0 +1,19 @@
+#include "api/app.h"
+
+namespace quarry::api {
+
+void RegisterSystemRoutes(http::Router& router, AppContext& app);
+void RegisterMeRoutes(http::Router& router, AppContext& app);
+void RegisterUserRoutes(http::Router& router, AppContext& app);
+void RegisterKeyRoutes(http::Router& router, AppContext& app);
+void RegisterTenantRoutes(http::Router& router, AppContext& app);
+
+void RegisterRoutes(http::Router& router, AppContext& app) {
+  RegisterSystemRoutes(router, app);
+  RegisterMeRoutes(router, app);
+  RegisterUserRoutes(router, app);
+  RegisterKeyRoutes(router, app);
+  RegisterTenantRoutes(router, app);
+}
+
+}  // namespace quarry::api

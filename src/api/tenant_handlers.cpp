@@ -1,0 +1,61 @@
+// /v1/admin/tenants: the operator manages tenants.
+#include "api/handler_support.h"
+
+namespace quarry::api {
+namespace {
+
+auto TenantJson = [](const Tenant& t) { return ToJson(t); };
+
+}  // namespace
+
+void RegisterTenantRoutes(http::Router& router, AppContext& app) {
+  router.Add({"GET", "/v1/admin/tenants", Authed(app, [&app](http::Request& req, const Principal& p) {
+                auto page = ParsePage(req);
+                if (!page.ok()) return Problem(req, page.status());
+                return Render(req, app.identity.ListTenants(p, *page), 200,
+                              [](const Page<Tenant>& tenants) { return PageToJson(tenants); });
+              })});
+
+  router.Add({"POST", "/v1/admin/tenants", Authed(app, [&app](http::Request& req, const Principal& p) {
+                auto body = ParseJsonObject(req);
+                if (!body.ok()) return Problem(req, body.status());
+                FieldReader fields(*body);
+                auto slug = fields.String("slug", true);
+                if (!slug.ok()) return Problem(req, slug.status());
+                auto name = fields.String("name", true);
+                if (!name.ok()) return Problem(req, name.status());
+                auto owner_email = fields.String("owner_email");
+                if (!owner_email.ok()) return Problem(req, owner_email.status());
+                if (Status st = fields.RejectUnknownFields(); !st.ok()) return Problem(req, st);
+                auto created = app.identity.CreateTenant(p, NewTenant{**slug, **name, *owner_email});
+                return Render(req, created, 201, [](const CreatedTenant& c) {
+                  boost::json::object out = ToJson(c.tenant);
+                  if (c.owner) out["owner"] = ToJson(*c.owner);
+                  if (c.owner_key) {
+                    boost::json::object key = ToJson(c.owner_key->key);
+                    key["secret"] = c.owner_key->token;
+                    out["owner_key"] = std::move(key);
+                  }
+                  return out;
+                });
+              })});
+
+  router.Add({"GET", "/v1/admin/tenants/{id}", Authed(app, [&app](http::Request& req, const Principal& p) {
+                return Render(req, app.identity.GetTenant(p, req.path_params["id"]), 200, TenantJson);
+              })});
+
+  router.Add({"PATCH", "/v1/admin/tenants/{id}", Authed(app, [&app](http::Request& req, const Principal& p) {
+                auto body = ParseJsonObject(req);
+                if (!body.ok()) return Problem(req, body.status());
+                FieldReader fields(*body);
+                auto name = fields.String("name");
+                if (!name.ok()) return Problem(req, name.status());
+                auto status = fields.String("status");
+                if (!status.ok()) return Problem(req, status.status());
+                if (Status st = fields.RejectUnknownFields(); !st.ok()) return Problem(req, st);
+                return Render(req, app.identity.UpdateTenant(p, req.path_params["id"], *name, *status), 200,
+                              TenantJson);
+              })});
+}
+
+}  // namespace quarry::api

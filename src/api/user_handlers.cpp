@@ -1,0 +1,53 @@
+// /v1/users: a tenant's owners and admins manage the tenant's users.
+#include "api/handler_support.h"
+
+namespace quarry::api {
+namespace {
+
+auto UserJson = [](const User& u) { return ToJson(u); };
+
+}  // namespace
+
+void RegisterUserRoutes(http::Router& router, AppContext& app) {
+  router.Add({"GET", "/v1/users", Authed(app, [&app](http::Request& req, const Principal& p) {
+                auto page = ParsePage(req);
+                if (!page.ok()) return Problem(req, page.status());
+                return Render(req, app.identity.ListUsers(p, p.tenant.id, *page), 200,
+                              [](const Page<User>& users) { return PageToJson(users); });
+              })});
+
+  router.Add({"POST", "/v1/users", Authed(app, [&app](http::Request& req, const Principal& p) {
+                auto body = ParseJsonObject(req);
+                if (!body.ok()) return Problem(req, body.status());
+                FieldReader fields(*body);
+                auto email = fields.String("email", true);
+                if (!email.ok()) return Problem(req, email.status());
+                auto role = fields.String("role", true);
+                if (!role.ok()) return Problem(req, role.status());
+                if (Status st = fields.RejectUnknownFields(); !st.ok()) return Problem(req, st);
+                return Render(req, app.identity.CreateUser(p, p.tenant.id, NewUser{**email, **role}), 201,
+                              UserJson);
+              })});
+
+  router.Add({"GET", "/v1/users/{id}", Authed(app, [&app](http::Request& req, const Principal& p) {
+                return Render(req, app.identity.GetUser(p, p.tenant.id, req.path_params["id"]), 200,
+                              UserJson);
+              })});
+
+  router.Add({"PATCH", "/v1/users/{id}", Authed(app, [&app](http::Request& req, const Principal& p) {
+                auto body = ParseJsonObject(req);
+                if (!body.ok()) return Problem(req, body.status());
+                FieldReader fields(*body);
+                auto role = fields.String("role");
+                if (!role.ok()) return Problem(req, role.status());
+                auto status = fields.String("status");
+                if (!status.ok()) return Problem(req, status.status());
+                if (Status st = fields.RejectUnknownFields(); !st.ok()) return Problem(req, st);
+                return Render(req,
+                              app.identity.UpdateUser(p, p.tenant.id, req.path_params["id"],
+                                                      UserChanges{*role, *status}),
+                              200, UserJson);
+              })});
+}
+
+}  // namespace quarry::api

@@ -1,0 +1,91 @@
+// Authenticator: turns an "Authorization: Bearer <key>" header into a Principal.
+//
+// Contract:
+//   - Unknown, malformed, revoked and expired keys all fail with the same 401 Status
+//     ("invalid_api_key"), and the secret hash is compared in constant time.
+//   - A disabled user or tenant fails with 403 ("user_disabled" / "tenant_disabled").
+//   - Once a key has been verified it is served from memory: no store round trip per request.
+//     Refresh() (run every `refresh_interval` by the background thread) reads the store's identity
+//     epoch and drops the whole cache when it moved, so a revocation or a disabled tenant, even
+//     one made by another process on the same store, takes effect within one interval. Expiry is
+//     checked against the Clock on every request.
+//   - Last-used times are collected in memory and written in one batch by Refresh() at most every
+//     `key_use_flush_interval`.
+// Thread-safety: Authenticate and Refresh may be called concurrently from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+
+#include "auth/principal.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "meta/meta_store.h"
+
+namespace quarry {
+
+struct AuthenticatorOptions {
+  std::chrono::milliseconds refresh_interval{250};
+  std::chrono::milliseconds key_use_flush_interval{10'000};
+  std::size_t max_entries = 100'000;
+};
+
+class Authenticator {
+ public:
+  Authenticator(MetaStore& store, const Clock& clock, AuthenticatorOptions options);
+  ~Authenticator();
+  Authenticator(const Authenticator&) = delete;
+  Authenticator& operator=(const Authenticator&) = delete;
+
+  // `authorization` is the raw Authorization header value (may be empty).
+  Result<Principal> Authenticate(std::string_view authorization);
+
+  // One refresh cycle: pick up identity changes, flush key use when due.
+  void Refresh();
+  // Runs Refresh every refresh_interval on a background thread until Stop() or destruction.
+  void StartBackgroundRefresh();
+  void Stop();
+
+  std::size_t cached_entries() const;
+
+ private:
+  struct Entry {
+    ApiKey key;
+    Principal principal;
+    bool tenant_active = true;
+    bool user_active = true;
+    std::atomic<UnixMillis> last_used{0};
+    std::atomic<bool> use_dirty{false};
+  };
+
+  Result<std::shared_ptr<Entry>> Load(const std::string& prefix);
+  Status Check(Entry& entry, std::string_view token);
+  void FlushKeyUse();
+  void DropCache();
+
+  MetaStore& store_;
+  const Clock& clock_;
+  const AuthenticatorOptions options_;
+
+  mutable std::shared_mutex cache_mu_;
+  std::unordered_map<std::string, std::shared_ptr<Entry>> cache_;  // GUARDED_BY(cache_mu_)
+  std::atomic<std::int64_t> epoch_{-1};
+
+  std::mutex refresh_mu_;  // serializes Refresh()
+  std::chrono::steady_clock::time_point last_flush_;
+
+  std::mutex thread_mu_;
+  std::condition_variable thread_cv_;
+  bool stopping_ = false;  // GUARDED_BY(thread_mu_)
+  std::thread thread_;
+};
+
+}  // namespace quarry

@@ -1,0 +1,40 @@
+// The data directory of the embedded mode and what lives in it:
+//   meta.db        SQLite metadata store (plus -wal/-shm)
+//   storage/       local object store (dataset files)
+//   secrets/       bootstrap keys, mode 0600 (operator.key, demo.key)
+//   server.addr    the address the running server listens on
+//   quarry.lock    held by the running server: one server per data dir
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "config/config.h"
+#include "meta/meta_store.h"
+
+namespace quarry::cli {
+
+struct DataDirPaths {
+  std::string root;
+  std::string meta_db() const { return root + "/meta.db"; }
+  std::string storage() const { return root + "/storage"; }
+  std::string secrets() const { return root + "/secrets"; }
+  std::string server_addr() const { return root + "/server.addr"; }
+  std::string lock() const { return root + "/quarry.lock"; }
+};
+
+// Creates the data dir and its private subdirectories (0700) when missing.
+Status PrepareDataDir(const DataDirPaths& paths);
+
+// Writes `contents` to `path` atomically (temp + fsync + rename) with the given mode.
+Status WriteFileAtomically(const std::string& path, const std::string& contents, unsigned mode);
+
+// Takes an exclusive lock on the data dir for this process's lifetime. FailedPrecondition
+// "data_dir_in_use" when another server holds it.
+Result<int> LockDataDir(const DataDirPaths& paths);
+
+// Opens the metadata store named by the configuration.
+Result<std::unique_ptr<MetaStore>> OpenMetaStore(const Config& config, const DataDirPaths& paths);
+
+}  // namespace quarry::cli

@@ -1,0 +1,118 @@
+// `quarry serve`: the embedded-mode server process.
+#include <unistd.h>
+
+#include <cstdio>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "api/app.h"
+#include "cli/commands.h"
+#include "cli/data_dir.h"
+#include "common/log.h"
+#include "http/server.h"
+
+namespace quarry::cli {
+namespace {
+
+http::ServerOptions ServerOptionsFrom(const Config& c) {
+  http::ServerOptions o;
+  o.host = c.listen_host();
+  o.port = c.listen_port();
+  o.io_threads = c.io_threads;
+  o.blocking_threads = c.blocking_threads;
+  o.max_connections = c.max_connections;
+  o.max_header_bytes = static_cast<std::size_t>(c.max_header_bytes);
+  o.idle_timeout = c.idle_timeout;
+  o.read_timeout = c.read_timeout;
+  o.write_timeout = c.write_timeout;
+  o.shutdown_grace = c.shutdown_grace;
+  return o;
+}
+
+// Persists a bootstrap secret (0600, the key alone on one line) before its key is committed.
+auto SecretWriter(const std::string& path) {
+  return [path](const CreatedKey& key) { return WriteFileAtomically(path, key.token + "\n", 0600); };
+}
+
+Status Bootstrap(IdentityService& identity, const DataDirPaths& paths, bool demo) {
+  const std::string operator_path = paths.secrets() + "/operator.key";
+  auto op = identity.EnsureOperatorKey(SecretWriter(operator_path));
+  if (!op.ok()) return op.status();
+  if (*op) {
+    fmt::print("\nOperator key (manages tenants; shown once, saved to {}):\n  {}\n", operator_path,
+               (*op)->token);
+  }
+  if (!demo) return Status::Ok();
+  const std::string demo_path = paths.secrets() + "/demo.key";
+  auto created = identity.EnsureDemoTenant(SecretWriter(demo_path));
+  if (!created.ok()) return created.status();
+  if (*created && (*created)->owner_key) {
+    fmt::print("\nDemo tenant 'demo', owner {} (shown once, saved to {}):\n  {}\n",
+               (*created)->owner->email, demo_path, (*created)->owner_key->token);
+  }
+  std::fflush(stdout);
+  return Status::Ok();
+}
+
+}  // namespace
+
+int RunServe(const ConfigFlags& flags) {
+  auto config_or = LoadConfigOrReport(flags);
+  if (!config_or) return 2;
+  const Config& config = *config_or;
+  log::InitLogging(config.log_level, config.log_format == "json" ? log::Format::kJson : log::Format::kText);
+  log::SetAccessLog(config.access_log);
+
+  DataDirPaths paths{config.data_dir};
+  auto fail = [](const Status& st) {
+    spdlog::critical("cannot start: {}", st.message());
+    log::Flush();
+    return 1;
+  };
+  if (Status st = PrepareDataDir(paths); !st.ok()) return fail(st);
+  auto lock = LockDataDir(paths);
+  if (!lock.ok()) return fail(lock.status());
+  auto store = OpenMetaStore(config, paths);
+  if (!store.ok()) return fail(store.status());
+  auto objects = OpenLocalObjectStore(paths.storage());
+  if (!objects.ok()) return fail(objects.status());
+
+  const Clock& clock = SystemClock::Instance();
+  IdentityService identity(**store, clock);
+  if (Status st = Bootstrap(identity, paths, config.demo); !st.ok()) return fail(st);
+
+  Authenticator authenticator(**store, clock,
+                              AuthenticatorOptions{config.auth_cache_refresh, config.auth_key_use_flush,
+                                                   static_cast<std::size_t>(config.auth_cache_max_entries)});
+  authenticator.StartBackgroundRefresh();
+
+  http::HttpMetrics metrics;
+  api::AppContext app{config, clock, **store, **objects, authenticator, identity, metrics};
+  http::Router router;
+  api::RegisterRoutes(router, app);
+
+  auto server = http::CreateServer(ServerOptionsFrom(config), router, metrics);
+  if (Status st = server->Start(); !st.ok()) return fail(st);
+  const std::string address = server->BoundAddress();
+  if (Status st = WriteFileAtomically(paths.server_addr(), address + "\n", 0644); !st.ok()) {
+    spdlog::warn("{}", st.message());
+  }
+  spdlog::info("quarry {} listening on http://{} (data dir {})", QUARRY_VERSION, address, config.data_dir);
+  fmt::print("\nQuarry is serving on http://{}\n", address);
+  if (config.demo) {
+    fmt::print("Try: curl -H \"Authorization: Bearer $(cat {}/demo.key)\" http://{}/v1/me\n",
+               paths.secrets(), address);
+  }
+  std::fflush(stdout);
+
+  server->RunUntilStopped();
+  authenticator.Stop();
+  ::unlink(paths.server_addr().c_str());
+  spdlog::info("quarry stopped");
+  log::Flush();
+  ::close(*lock);
+  return 0;
+}
+
+}  // namespace quarry::cli

@@ -1,0 +1,71 @@
+// Configuration: defaults, then a YAML file (--config), then QUARRY_* environment variables,
+// then command-line flags; each later source overrides the earlier ones.
+//
+// Every setting has one dotted key (e.g. "server.read_timeout"), used in YAML (nested maps),
+// in the environment (QUARRY_ + key upper-cased with '.' -> '_', e.g. QUARRY_SERVER_READ_TIMEOUT)
+// and in `--set key=value`. An unknown key or a bad value is an error naming the key and its
+// source; nothing starts with a configuration that did not validate.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace quarry {
+
+struct Config {
+  std::string data_dir = "./data";
+  std::string listen = "127.0.0.1:8080";
+  bool demo = false;
+
+  int io_threads = 2;
+  int blocking_threads = 8;
+  int max_connections = 1024;
+  std::int64_t max_header_bytes = 16 * 1024;
+  std::int64_t max_json_body_bytes = 1 << 20;
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds read_timeout{30'000};
+  std::chrono::milliseconds write_timeout{30'000};
+  std::chrono::milliseconds shutdown_grace{10'000};
+
+  std::string log_level = "info";
+  std::string log_format = "json";
+  bool access_log = true;
+
+  std::string metadata_url = "sqlite";  // the embedded store in the data dir
+  std::chrono::milliseconds metadata_busy_timeout{5'000};
+
+  std::chrono::milliseconds auth_cache_refresh{250};
+  int auth_cache_max_entries = 100'000;
+  std::chrono::milliseconds auth_key_use_flush{10'000};
+
+  // Listen address split into host and port (valid after a successful load).
+  std::string listen_host() const;
+  std::uint16_t listen_port() const;
+};
+
+struct ConfigSources {
+  std::optional<std::string> yaml_file;
+  std::map<std::string, std::string> environment;  // usually the process environment
+  // From flags, applied last, in order: {key, value}.
+  std::vector<std::pair<std::string, std::string>> overrides;
+};
+
+// Loads and validates. Errors are InvalidArgument with code "invalid_config" (or
+// "unknown_config_key") and a message naming the key and where it came from.
+Result<Config> LoadConfig(const ConfigSources& sources);
+
+// The process environment as a map (only QUARRY_* variables).
+std::map<std::string, std::string> QuarryEnvironment();
+
+// The effective configuration as YAML-compatible "key: value  # source" lines, secrets
+// (passwords inside URLs) redacted.
+std::string RenderConfig(const Config& config, const ConfigSources& sources);
+
+}  // namespace quarry

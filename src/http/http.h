@@ -1,0 +1,107 @@
+// The HTTP contract between the server core and the API handlers: plain request/response values
+// and a router. No Boost.Beast or Asio types appear here, so handlers and their tests compile
+// without them.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "common/status.h"
+
+namespace quarry::http {
+
+// Header list with case-insensitive lookup (HTTP field names are case-insensitive).
+class Headers {
+ public:
+  void Add(std::string name, std::string value) {
+    fields_.emplace_back(std::move(name), std::move(value));
+  }
+  // The first value of `name`, or an empty view.
+  std::string_view Get(std::string_view name) const;
+  bool Has(std::string_view name) const;
+  const std::vector<std::pair<std::string, std::string>>& fields() const { return fields_; }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> fields_;
+};
+
+struct Request {
+  std::string method;  // upper case, as received ("GET", "POST", ...)
+  std::string target;  // as received: path and query
+  std::string path;    // percent-decoded path, without the query
+  std::map<std::string, std::string> query;        // decoded query parameters (last one wins)
+  std::map<std::string, std::string> path_params;  // filled by the router ("{id}" -> value)
+  Headers headers;
+  std::string body;
+  std::string request_id;      // X-Request-Id (honoured when well-formed, otherwise generated)
+  std::string remote_address;  // "ip:port"
+  // Fields that handlers add for the access log line (e.g. tenant_id, key_id).
+  std::map<std::string, std::string> log_fields;
+};
+
+struct Response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+
+  static Response Json(int status, std::string body);
+  static Response Text(int status, std::string content_type, std::string body);
+  // An RFC 9457 problem document for a non-OK Status (see problem.h for the fields).
+  static Response Problem(const Status& status, const Request& request);
+};
+
+using Handler = std::function<Response(Request&)>;
+
+// Where a handler runs: kInline on the I/O thread (only for handlers that never block: no
+// store access, no file I/O), kBlocking on the server's blocking pool (everything else).
+enum class Execution { kInline, kBlocking };
+
+inline constexpr std::size_t kDefaultJsonBodyLimit = 1 << 20;  // 1 MiB
+
+struct Route {
+  std::string method;   // "GET", "POST", ...
+  std::string pattern;  // "/v1/users/{id}": literal segments and whole-segment parameters
+  Handler handler;
+  Execution execution = Execution::kBlocking;
+  std::size_t max_body_bytes = kDefaultJsonBodyLimit;
+};
+
+// Routes requests by method and path. Build it fully before the server starts; afterwards it
+// is read-only and safe to use from any thread.
+class Router {
+ public:
+  struct Matched {
+    const Route* route;
+    std::map<std::string, std::string> params;
+  };
+  struct NotFound {};
+  struct MethodNotAllowed {
+    std::vector<std::string> allowed;  // sorted, for the Allow header
+  };
+  using MatchResult = std::variant<Matched, NotFound, MethodNotAllowed>;
+
+  // Adds a route. Throws std::invalid_argument on a malformed or duplicate pattern: routes are
+  // fixed at start-up, so this is a programming error.
+  void Add(Route route);
+  MatchResult Match(std::string_view method, std::string_view path) const;
+  const std::vector<std::unique_ptr<Route>>& routes() const { return routes_; }
+
+ private:
+  static std::vector<std::string_view> Split(std::string_view path);
+  std::vector<std::unique_ptr<Route>> routes_;
+};
+
+// Parses a request target into path and query (percent-decoded). Returns false when the target
+// is not an origin-form path ("/..."), has an invalid escape, or decodes to a NUL byte.
+bool ParseTarget(std::string_view target, std::string* path,
+                 std::map<std::string, std::string>* query);
+
+}  // namespace quarry::http

@@ -1,0 +1,118 @@
+#include "meta/sqlite/migrations.h"
+
+#include <string>
+
+namespace quarry::sqlite {
+namespace {
+
+constexpr std::string_view kCreateMigrationsTable =
+    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+    " version INTEGER PRIMARY KEY,"
+    " applied_at BIGINT NOT NULL)";
+
+// Version 1: identity (tenants, users, API keys) and the identity epoch.
+const Migration kV1 = {
+    1,
+    {
+        "CREATE TABLE tenants ("
+        " id TEXT PRIMARY KEY NOT NULL,"
+        " slug TEXT NOT NULL UNIQUE,"
+        " name TEXT NOT NULL,"
+        " status TEXT NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " updated_at BIGINT NOT NULL)",
+
+        "CREATE TABLE users ("
+        " id TEXT PRIMARY KEY NOT NULL,"
+        " tenant_id TEXT NOT NULL REFERENCES tenants(id),"
+        " email TEXT NOT NULL,"
+        " role TEXT NOT NULL,"
+        " status TEXT NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " updated_at BIGINT NOT NULL,"
+        " UNIQUE (tenant_id, email))",
+
+        // tenant_id and user_id are NULL for operator keys. scopes: comma-separated names.
+        "CREATE TABLE api_keys ("
+        " id TEXT PRIMARY KEY NOT NULL,"
+        " tenant_id TEXT NULL REFERENCES tenants(id),"
+        " user_id TEXT NULL REFERENCES users(id),"
+        " name TEXT NOT NULL,"
+        " prefix TEXT NOT NULL UNIQUE,"
+        " secret_hash TEXT NOT NULL,"
+        " scopes TEXT NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " last_used_at BIGINT NULL,"
+        " expires_at BIGINT NULL,"
+        " revoked_at BIGINT NULL)",
+
+        "CREATE INDEX api_keys_tenant_id ON api_keys (tenant_id, id)",
+        "CREATE INDEX api_keys_user_id ON api_keys (user_id)",
+
+        // Exactly one row; see MetaStore::IdentityEpoch.
+        "CREATE TABLE identity_epoch ("
+        " id INTEGER PRIMARY KEY CHECK (id = 1),"
+        " value BIGINT NOT NULL)",
+
+        "INSERT INTO identity_epoch (id, value) VALUES (1, 0)",
+    },
+};
+
+Status SchemaTooNew(int found) {
+  return FailedPrecondition(
+      "schema_too_new",
+      "the data directory was written by a newer version of Quarry (metadata schema version " +
+          std::to_string(found) + ", this binary knows up to " +
+          std::to_string(LatestMigrationVersion()) +
+          "); upgrade the quarry binary to at least the version that wrote it");
+}
+
+Result<bool> IsApplied(Connection& conn, int version) {
+  QUARRY_ASSIGN_OR_RETURN(Statement stmt,
+                          conn.Prepare("SELECT 1 FROM schema_migrations WHERE version = ?"));
+  stmt.Bind(1, version);
+  return stmt.Step();
+}
+
+}  // namespace
+
+const std::vector<Migration>& Migrations() {
+  static const std::vector<Migration> kMigrations = {kV1};
+  return kMigrations;
+}
+
+int LatestMigrationVersion() { return Migrations().back().version; }
+
+Result<int> AppliedSchemaVersion(Connection& conn) {
+  QUARRY_ASSIGN_OR_RETURN(
+      Statement stmt, conn.Prepare("SELECT COALESCE(MAX(version), 0) FROM schema_migrations"));
+  QUARRY_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return Internal("metadata_store_error", "schema_migrations returned no row");
+  return static_cast<int>(stmt.ColumnInt64(0));
+}
+
+Status ApplyMigrations(Connection& conn, UnixMillis now) {
+  QUARRY_RETURN_IF_ERROR(Atomically(conn, [&] { return conn.Exec(kCreateMigrationsTable); }));
+  QUARRY_ASSIGN_OR_RETURN(int current, AppliedSchemaVersion(conn));
+  if (current > LatestMigrationVersion()) return SchemaTooNew(current);
+
+  for (const Migration& migration : Migrations()) {
+    if (migration.version <= current) continue;
+    QUARRY_RETURN_IF_ERROR(Atomically(conn, [&]() -> Status {
+      // Another process may have migrated since `current` was read; the write lock is held now.
+      QUARRY_ASSIGN_OR_RETURN(int latest, AppliedSchemaVersion(conn));
+      if (latest > LatestMigrationVersion()) return SchemaTooNew(latest);
+      QUARRY_ASSIGN_OR_RETURN(bool applied, IsApplied(conn, migration.version));
+      if (applied) return Status::Ok();
+      for (std::string_view sql : migration.statements) QUARRY_RETURN_IF_ERROR(conn.Exec(sql));
+      QUARRY_ASSIGN_OR_RETURN(
+          Statement record,
+          conn.Prepare("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)"));
+      record.Bind(1, migration.version).Bind(2, now);
+      return record.Run();
+    }));
+  }
+  return Status::Ok();
+}
+
+}  // namespace quarry::sqlite

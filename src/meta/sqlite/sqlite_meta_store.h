@@ -1,0 +1,30 @@
+// SQLite implementation of MetaStore for the embedded mode.
+//
+// One database file (WAL mode, foreign keys on, busy timeout, synchronous=FULL) opened through a
+// small pool of connections, so readers never wait on each other; writes use BEGIN IMMEDIATE.
+// Other processes (the `quarry admin` CLI) may use the same file at the same time.
+// Migrations run in Open(): idempotent, each in its own transaction; a database whose schema is
+// newer than this binary knows is refused.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "meta/meta_store.h"
+
+namespace quarry {
+
+struct SqliteOptions {
+  std::string path;             // database file; created if missing
+  int busy_timeout_ms = 5000;   // how long a write waits for another writer
+  int max_connections = 8;      // pool size
+};
+
+// The newest schema version this binary knows.
+int SqliteLatestSchemaVersion();
+
+// Opens (and migrates) the store. Errors: Unavailable "metadata_store_unavailable" when the file
+// cannot be opened, FailedPrecondition "schema_too_new" when the schema is newer than known.
+Result<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(const SqliteOptions& options);
+
+}  // namespace quarry

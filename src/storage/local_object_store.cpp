@@ -1,0 +1,181 @@
+// Local-disk ObjectStore. Atomic puts: write to a unique temporary file in the target directory,
+// fsync it, rename over the target, fsync the directory. Temporary files start with ".tmp-" and
+// are never listed.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "common/ids.h"
+#include "storage/object_store.h"
+
+namespace quarry {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kTempPrefix = ".tmp-";
+
+Status IoError(const std::string& what, const std::string& key, int err) {
+  return Unavailable("storage_io_error", what + " '" + key + "' failed: " + std::strerror(err));
+}
+
+Status FsyncPath(const fs::path& path, int flags) {
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) return Status(ErrorCode::kUnavailable, "storage_io_error", std::strerror(errno));
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return Status(ErrorCode::kUnavailable, "storage_io_error", std::strerror(err));
+  return Status::Ok();
+}
+
+Status WriteFileDurably(const fs::path& path, const std::string& bytes) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+  if (fd < 0) return Status(ErrorCode::kUnavailable, "storage_io_error", std::strerror(errno));
+  std::size_t written = 0;
+  while (written < bytes.size()) {
+    ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::close(fd);
+      return Status(ErrorCode::kUnavailable, "storage_io_error", std::strerror(err));
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    int err = errno;
+    ::close(fd);
+    return Status(ErrorCode::kUnavailable, "storage_io_error", std::strerror(err));
+  }
+  ::close(fd);
+  return Status::Ok();
+}
+
+class LocalObjectStore final : public ObjectStore {
+ public:
+  explicit LocalObjectStore(fs::path root) : root_(std::move(root)) {}
+
+  Status Put(const std::string& key, const std::string& bytes) override {
+    QUARRY_RETURN_IF_ERROR(ValidateObjectKey(key));
+    const fs::path target = root_ / key;
+    std::error_code ec;
+    fs::create_directories(target.parent_path(), ec);
+    if (ec) return IoError("creating the directory of", key, ec.value());
+    const fs::path temp = target.parent_path() / (kTempPrefix + RandomAlphanumeric(12));
+    Status st = WriteFileDurably(temp, bytes);
+    if (st.ok() && ::rename(temp.c_str(), target.c_str()) != 0) {
+      st = IoError("renaming into", key, errno);
+    }
+    if (st.ok()) st = FsyncPath(target.parent_path(), O_RDONLY | O_DIRECTORY);
+    if (!st.ok()) {
+      fs::remove(temp, ec);
+      return Status(ErrorCode::kUnavailable, "storage_io_error",
+                    "writing '" + key + "' failed: " + st.message());
+    }
+    return Status::Ok();
+  }
+
+  Result<std::string> Get(const std::string& key) override {
+    QUARRY_RETURN_IF_ERROR(ValidateObjectKey(key));
+    std::ifstream in(root_ / key, std::ios::binary);
+    if (!in) {
+      if (errno == ENOENT) return NotFound("object_not_found", "No object '" + key + "'");
+      return IoError("reading", key, errno);
+    }
+    std::ostringstream out;
+    out << in.rdbuf();
+    return out.str();
+  }
+
+  Status Delete(const std::string& key) override {
+    QUARRY_RETURN_IF_ERROR(ValidateObjectKey(key));
+    if (::unlink((root_ / key).c_str()) != 0 && errno != ENOENT) return IoError("deleting", key, errno);
+    return Status::Ok();
+  }
+
+  Result<bool> Exists(const std::string& key) override {
+    QUARRY_RETURN_IF_ERROR(ValidateObjectKey(key));
+    struct stat st {};
+    if (::lstat((root_ / key).c_str(), &st) == 0) return S_ISREG(st.st_mode);
+    if (errno == ENOENT || errno == ENOTDIR) return false;
+    return IoError("checking", key, errno);
+  }
+
+  Result<std::vector<std::string>> List(const std::string& prefix, std::size_t limit) override {
+    if (!prefix.empty()) {
+      if (prefix.back() != '/') {
+        return InvalidArgument("invalid_object_key", "a list prefix must end with '/'");
+      }
+      QUARRY_RETURN_IF_ERROR(ValidateObjectKey(prefix.substr(0, prefix.size() - 1)));
+    }
+    std::vector<std::string> keys;
+    const fs::path base = root_ / prefix;
+    std::error_code ec;
+    if (!fs::exists(base, ec)) return keys;
+    // Symbolic links are neither followed nor listed: nothing outside the root is reachable.
+    for (auto it = fs::recursive_directory_iterator(base, fs::directory_options::none, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (!it->is_regular_file(ec) || it->is_symlink(ec)) continue;
+      if (it->path().filename().string().rfind(kTempPrefix, 0) == 0) continue;
+      keys.push_back(fs::relative(it->path(), root_, ec).generic_string());
+    }
+    if (ec) return IoError("listing", prefix, ec.value());
+    std::sort(keys.begin(), keys.end());
+    if (keys.size() > limit) keys.resize(limit);
+    return keys;
+  }
+
+  Status CheckWritable() override {
+    const std::string probe = ".readyz/probe";
+    QUARRY_RETURN_IF_ERROR(Put(probe, "ok"));
+    return Delete(probe);
+  }
+
+ private:
+  const fs::path root_;
+};
+
+}  // namespace
+
+Status ValidateObjectKey(const std::string& key) {
+  auto invalid = [&](const std::string& why) {
+    return InvalidArgument("invalid_object_key", "object key is invalid: " + why);
+  };
+  if (key.empty() || key.size() > 1024) return invalid("must be 1 to 1024 bytes");
+  if (key.front() == '/') return invalid("must be relative");
+  if (key.find('\0') != std::string::npos || key.find('\\') != std::string::npos) {
+    return invalid("must not contain NUL or backslash");
+  }
+  std::size_t start = 0;
+  while (start <= key.size()) {
+    std::size_t end = key.find('/', start);
+    if (end == std::string::npos) end = key.size();
+    const std::string segment = key.substr(start, end - start);
+    if (segment.empty() || segment == "." || segment == "..") {
+      return invalid("has an empty, '.' or '..' segment");
+    }
+    start = end + 1;
+  }
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<ObjectStore>> OpenLocalObjectStore(const std::string& root) {
+  std::error_code ec;
+  fs::create_directories(root, ec);
+  if (ec) {
+    return Unavailable("storage_unavailable",
+                       "cannot create the storage directory: " + ec.message() +
+                           "; check the data dir's permissions");
+  }
+  return std::unique_ptr<ObjectStore>(new LocalObjectStore(fs::path(root)));
+}
+
+}  // namespace quarry

@@ -1,0 +1,42 @@
+// ObjectStore: where dataset files live. Keys are relative, '/'-separated paths such as
+// "tenants/ten_x/datasets/ds_y/v1/part-0.parquet". Implementations: local disk (storage/,
+// embedded mode) now; S3-compatible object storage (scale-out) later.
+//
+// Contract:
+//   - Keys are validated: no empty segments, no "." or "..", no leading '/', no NUL or '\\', at
+//     most 1024 bytes. An invalid key is InvalidArgument "invalid_object_key".
+//   - Put is atomic: readers see the old object or the whole new one, never a partial one, and a
+//     completed Put is durable (fsynced) before it returns.
+//   - Errors never contain host paths; they name the key.
+// Thread-safety: all methods may be called concurrently.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace quarry {
+
+class ObjectStore {
+ public:
+  virtual ~ObjectStore() = default;
+  virtual Status Put(const std::string& key, const std::string& bytes) = 0;
+  virtual Result<std::string> Get(const std::string& key) = 0;  // NotFound "object_not_found"
+  virtual Status Delete(const std::string& key) = 0;           // deleting a missing key is OK
+  virtual Result<bool> Exists(const std::string& key) = 0;
+  // Keys under `prefix` (a directory-like prefix ending in '/', or empty for all), sorted, at
+  // most `limit`.
+  virtual Result<std::vector<std::string>> List(const std::string& prefix, std::size_t limit) = 0;
+  // Readiness probe: the store accepts writes right now (used by /readyz).
+  virtual Status CheckWritable() = 0;
+};
+
+Status ValidateObjectKey(const std::string& key);
+
+// Local-disk store rooted at `root` (created if missing).
+Result<std::unique_ptr<ObjectStore>> OpenLocalObjectStore(const std::string& root);
+
+}  // namespace quarry
