@@ -11,9 +11,7 @@
 namespace quarry {
 namespace {
 
-bool IsAlnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
+bool IsAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
 
 TEST(ApiKeyTokenTest, GeneratedTokenShape) {
   const GeneratedToken t = GenerateApiKeyToken();

@@ -26,6 +26,7 @@ bool IsBearer(std::string_view header, std::string_view* token) {
     }
   }
   *token = header.substr(kBearer.size());
+  while (!token->empty() && token->front() == ' ') token->remove_prefix(1);
   while (!token->empty() && token->back() == ' ') token->remove_suffix(1);
   return true;
 }

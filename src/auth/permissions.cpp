@@ -5,8 +5,8 @@ namespace quarry {
 std::vector<std::string> MaxScopesForRole(Role role) {
   switch (role) {
     case Role::kOwner:
-    case Role::kAdmin:
-      return {std::string(kScopeRead), std::string(kScopeWrite), std::string(kScopeAdmin)};
+    case Role::kAdmin:  // sorted, like the scopes of keys created with explicit scopes
+      return {std::string(kScopeAdmin), std::string(kScopeRead), std::string(kScopeWrite)};
     case Role::kAnalyst:
       return {std::string(kScopeRead), std::string(kScopeWrite)};
     case Role::kViewer:

@@ -15,7 +15,7 @@ std::vector<std::string> MaxScopesForRole(Role role);
 
 Status RequireOperator(const Principal& p);
 Status RequireScope(const Principal& p, std::string_view scope);
-// A tenant member whose role is `minimum` or more privileged, with the `admin` scope.
+// A tenant member with the owner or admin role, using a key with the `admin` scope.
 Status RequireTenantAdmin(const Principal& p);
 // OK when `tenant_id` is the caller's own tenant, or the caller is the operator. Otherwise
 // NotFound, so that other tenants' ids are indistinguishable from missing ones.

@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include "cli/commands.h"
 #include "cli/data_dir.h"
@@ -48,8 +49,11 @@ int WithIdentity(const ConfigFlags& flags,
   auto config = LoadConfigOrReport(flags);
   if (!config) return 2;
   DataDirPaths paths{config->data_dir};
-  if (Status st = PrepareDataDir(paths); !st.ok()) {
-    fmt::print(stderr, "error: {}\n", st.message());
+  // Refuse a data dir that was never initialized: a mistyped --data-dir must not silently
+  // create an empty store.
+  if (::access(paths.meta_db().c_str(), F_OK) != 0) {
+    fmt::print(stderr, "error: no Quarry data dir at {} (no meta.db); start `quarry serve --data-dir {}` "
+               "once first, or pass the right --data-dir\n", paths.root, paths.root);
     return 1;
   }
   auto store = OpenMetaStore(*config, paths);

@@ -89,7 +89,7 @@ int RunServe(const ConfigFlags& flags) {
 
   http::HttpMetrics metrics;
   api::AppContext app{config, clock, **store, **objects, authenticator, identity, metrics};
-  http::Router router;
+  http::Router router(static_cast<std::size_t>(config.max_json_body_bytes));
   api::RegisterRoutes(router, app);
 
   auto server = http::CreateServer(ServerOptionsFrom(config), router, metrics);
@@ -105,6 +105,7 @@ int RunServe(const ConfigFlags& flags) {
                paths.secrets(), address);
   }
   std::fflush(stdout);
+  log::Flush();
 
   server->RunUntilStopped();
   authenticator.Stop();

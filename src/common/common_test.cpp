@@ -188,9 +188,17 @@ TEST(IdsTest, NewIdsAreUnique) {
 
 TEST(IdsTest, NewIdEncodesTimeSoIdsSortByCreationTime) {
   // Increasing times, including steps across 5-bit digit boundaries and large jumps.
-  const std::vector<UnixMillis> times = {0,           1,           31,          32,
-                                         1023,        1024,        1'000'000,   1'767'225'600'000,
-                                         1'767'225'600'001, 1'767'225'601'000, 4'102'444'800'000};
+  const std::vector<UnixMillis> times = {0,
+                                         1,
+                                         31,
+                                         32,
+                                         1023,
+                                         1024,
+                                         1'000'000,
+                                         1'767'225'600'000,
+                                         1'767'225'600'001,
+                                         1'767'225'601'000,
+                                         4'102'444'800'000};
   std::vector<std::string> ids;
   for (UnixMillis t : times) ids.push_back(NewId("usr", t));
   for (std::size_t i = 1; i < ids.size(); ++i) {
@@ -215,13 +223,13 @@ TEST(IdsTest, LooksLikeIdRejectsWrongShapes) {
   const std::vector<std::string> bad = {
       "",
       "ten_",
-      "ten_" + std::string(25, '0'),          // too short
-      "ten_" + std::string(27, '0'),          // too long
-      "ten-" + std::string(26, '0'),          // wrong separator
-      "usr_" + std::string(26, '0'),          // wrong prefix
-      "ten_" + std::string(25, '0') + "u",    // 'u' is not Crockford
-      "ten_" + std::string(25, '0') + "A",    // upper case is not produced
-      "ten_" + std::string(25, '0') + "i",    // 'i', 'l', 'o' are excluded
+      "ten_" + std::string(25, '0'),        // too short
+      "ten_" + std::string(27, '0'),        // too long
+      "ten-" + std::string(26, '0'),        // wrong separator
+      "usr_" + std::string(26, '0'),        // wrong prefix
+      "ten_" + std::string(25, '0') + "u",  // 'u' is not Crockford
+      "ten_" + std::string(25, '0') + "A",  // upper case is not produced
+      "ten_" + std::string(25, '0') + "i",  // 'i', 'l', 'o' are excluded
       "ten_" + std::string(25, '0') + "/",
   };
   for (const auto& id : bad) EXPECT_FALSE(LooksLikeId(id, "ten")) << id;

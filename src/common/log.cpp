@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 
+#include <cstdio>
 #include <set>
 
 #include "common/clock.h"
@@ -52,6 +53,11 @@ std::shared_ptr<spdlog::logger> g_access;
 
 void InitLogging(std::string_view level, Format format) {
   g_format = format;
+  // One write(2) per log line costs more than serving a small request. stderr is made fully
+  // buffered instead and flushed every second, at warnings and above, and on shutdown; a crash
+  // can lose at most the last second of info lines.
+  static char buffer[1 << 16];
+  std::setvbuf(stderr, buffer, _IOFBF, sizeof buffer);
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   auto logger = std::make_shared<spdlog::logger>("quarry", sink);
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
@@ -71,6 +77,9 @@ void InitLogging(std::string_view level, Format format) {
   g_access = std::make_shared<spdlog::logger>("access", std::make_shared<spdlog::sinks::stderr_sink_mt>());
   g_access->set_pattern("%v");
   g_access->set_level(spdlog::level::info);
+  spdlog::drop("access");
+  spdlog::register_logger(g_access);
+  spdlog::flush_every(std::chrono::seconds(1));
 }
 
 void SetAccessLog(bool enabled) {

@@ -14,7 +14,8 @@ namespace quarry::log {
 
 enum class Format { kJson, kText };
 
-// Configures the default logger to write to stderr. `level` is one of trace, debug, info, warn,
+// Configures the default logger to write to stderr (buffered; flushed every second, at warnings
+// and above, and by Flush()). `level` is one of trace, debug, info, warn,
 // error; unknown levels are rejected by configuration validation before this is called.
 void InitLogging(std::string_view level, Format format);
 // Turns access log lines on or off (on by default).

@@ -365,7 +365,11 @@ std::string RenderConfig(const Config& config, const ConfigSources& sources) {
     for (const auto& kv : sources.overrides) {
       if (kv.first == s.key) source = "command line";
     }
-    std::string value = Redact(s.get(config));
+    std::string value;
+    for (char c : Redact(s.get(config))) {
+      if (c == '"' || c == '\\') value += '\\';
+      value += c;
+    }
     out += fmt::format("{}: \"{}\"  # {}; {}\n", s.key, value, source, s.description);
   }
   return out;

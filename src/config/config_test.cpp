@@ -69,8 +69,7 @@ Result<Config> LoadOverride(const std::string& key, const std::string& value) {
 }
 
 // Expects `result` to fail with `code`, with a message that names `key`.
-void ExpectFailureNaming(const Result<Config>& result, const std::string& code,
-                         const std::string& key) {
+void ExpectFailureNaming(const Result<Config>& result, const std::string& code, const std::string& key) {
   ASSERT_FALSE(result.ok()) << "expected an error naming " << key;
   EXPECT_EQ(result.status().category(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(result.status().code(), code);
@@ -158,7 +157,8 @@ TEST_F(ConfigTest, EmptyYamlFileMeansDefaults) {
 }
 
 TEST_F(ConfigTest, PrecedenceFileThenEnvironmentThenOverrides) {
-  const std::string file = WriteYaml("server:\n  io_threads: 3\n  blocking_threads: 30\nlog:\n  level: warn\n");
+  const std::string file =
+      WriteYaml("server:\n  io_threads: 3\n  blocking_threads: 30\nlog:\n  level: warn\n");
   ConfigSources sources;
   sources.yaml_file = file;
 
@@ -237,39 +237,39 @@ TEST_F(ConfigTest, BadValuesFailNamingTheKey) {
     std::string value;
   };
   const std::vector<Case> cases = {
-      {"server.io_threads", "abc"},        // not an integer
-      {"server.io_threads", "4.5"},        // not an integer
-      {"server.io_threads", "-1"},         // negative
-      {"server.io_threads", "0"},          // below the minimum
-      {"server.io_threads", "257"},        // above the maximum
-      {"server.io_threads", ""},           // empty
-      {"server.io_threads", "4 "},         // trailing garbage
+      {"server.io_threads", "abc"},                      // not an integer
+      {"server.io_threads", "4.5"},                      // not an integer
+      {"server.io_threads", "-1"},                       // negative
+      {"server.io_threads", "0"},                        // below the minimum
+      {"server.io_threads", "257"},                      // above the maximum
+      {"server.io_threads", ""},                         // empty
+      {"server.io_threads", "4 "},                       // trailing garbage
       {"server.io_threads", "99999999999999999999999"},  // overflows int64
       {"server.max_connections", "1000001"},
-      {"server.read_timeout", "30x"},      // unknown duration unit
+      {"server.read_timeout", "30x"},  // unknown duration unit
       {"server.read_timeout", "30sec"},
-      {"server.read_timeout", "s"},        // no number
-      {"server.read_timeout", "50ms"},     // below 100ms
-      {"server.read_timeout", "2h"},       // above 1h
+      {"server.read_timeout", "s"},     // no number
+      {"server.read_timeout", "50ms"},  // below 100ms
+      {"server.read_timeout", "2h"},    // above 1h
       {"server.idle_timeout", "-5s"},
-      {"server.max_header_bytes", "512"},  // below 1KiB
-      {"server.max_header_bytes", "1TiB"}, // unknown size unit
+      {"server.max_header_bytes", "512"},   // below 1KiB
+      {"server.max_header_bytes", "1TiB"},  // unknown size unit
       {"server.max_header_bytes", "1mb"},
       {"server.max_json_body_bytes", "65MiB"},  // above 64MiB
-      {"auth.cache_refresh", "2s"},        // above 1s
-      {"demo", "maybe"},                   // not a bool
+      {"auth.cache_refresh", "2s"},             // above 1s
+      {"demo", "maybe"},                        // not a bool
       {"demo", "2"},
       {"log.access", ""},
       {"log.level", "verbose"},
       {"log.format", "xml"},
       {"metadata.url", "postgres://quarry@db/quarry"},
-      {"data_dir", ""},                    // at least one character
-      {"listen", "nohost"},                // no port
-      {"listen", "127.0.0.1:70000"},       // port out of range
+      {"data_dir", ""},               // at least one character
+      {"listen", "nohost"},           // no port
+      {"listen", "127.0.0.1:70000"},  // port out of range
       {"listen", "127.0.0.1:65536"},
-      {"listen", ":8080"},                 // no host
-      {"listen", "127.0.0.1:"},            // no port
-      {"listen", "127.0.0.1:http"},        // port not a number
+      {"listen", ":8080"},           // no host
+      {"listen", "127.0.0.1:"},      // no port
+      {"listen", "127.0.0.1:http"},  // port not a number
       {"listen", "127.0.0.1:-1"},
       {"listen", "127.0.0.1:80x"},
   };
@@ -303,8 +303,8 @@ TEST_F(ConfigTest, YamlStructureErrors) {
   const std::vector<Case> cases = {
       {"server:\n  io_threads:\n", "server.io_threads"},         // no value
       {"server:\n  io_threads: [1, 2]\n", "server.io_threads"},  // a sequence
-      {"just a string\n", ""},                                    // not a mapping
-      {"- a\n- b\n", ""},                                         // a sequence at the top
+      {"just a string\n", ""},                                   // not a mapping
+      {"- a\n- b\n", ""},                                        // a sequence at the top
   };
   int n = 0;
   for (const auto& c : cases) {
@@ -315,8 +315,7 @@ TEST_F(ConfigTest, YamlStructureErrors) {
     ASSERT_FALSE(config.ok());
     EXPECT_EQ(config.status().code(), "invalid_config");
     if (!c.key.empty()) {
-      EXPECT_NE(config.status().message().find(c.key), std::string::npos)
-          << config.status().message();
+      EXPECT_NE(config.status().message().find(c.key), std::string::npos) << config.status().message();
     }
   }
 }
@@ -338,7 +337,7 @@ TEST_F(ConfigTest, SizesAndDurations) {
       {"server.read_timeout", "30s", 30'000},
       {"server.read_timeout", "2m", 120'000},
       {"server.read_timeout", "1h", 3'600'000},
-      {"server.read_timeout", "250", 250},  // no unit: milliseconds
+      {"server.read_timeout", "250", 250},    // no unit: milliseconds
       {"server.read_timeout", "100ms", 100},  // the minimum is inclusive
       {"server.shutdown_grace", "0s", 0},
       {"auth.cache_refresh", "500ms", 500},
@@ -364,9 +363,9 @@ TEST_F(ConfigTest, Booleans) {
     std::string value;
     bool expected;
   };
-  const std::vector<Case> cases = {{"true", true},  {"TRUE", true},   {"1", true},  {"yes", true},
-                                   {"on", true},    {"false", false}, {"0", false}, {"No", false},
-                                   {"off", false}};
+  const std::vector<Case> cases = {{"true", true}, {"TRUE", true}, {"1", true},
+                                   {"yes", true},  {"on", true},   {"false", false},
+                                   {"0", false},   {"No", false},  {"off", false}};
   for (const auto& c : cases) {
     SCOPED_TRACE(c.value);
     auto config = LoadOverride("demo", c.value);
@@ -414,8 +413,7 @@ TEST_F(ConfigTest, InvalidYamlFails) {
   auto config = LoadConfig(sources);
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.status().code(), "invalid_config");
-  EXPECT_NE(config.status().message().find("not valid YAML"), std::string::npos)
-      << config.status().message();
+  EXPECT_NE(config.status().message().find("not valid YAML"), std::string::npos) << config.status().message();
   EXPECT_NE(config.status().message().find(*sources.yaml_file), std::string::npos);
 }
 
@@ -449,8 +447,7 @@ TEST_F(ConfigTest, RenderConfigListsEveryKeyWithItsSource) {
       << LineFor(rendered, "server.read_timeout");
   EXPECT_NE(LineFor(rendered, "demo").find("\"true\"  # command line"), std::string::npos);
   EXPECT_NE(LineFor(rendered, "server.blocking_threads").find("\"8\"  # default"), std::string::npos);
-  EXPECT_NE(LineFor(rendered, "server.max_json_body_bytes").find("\"1MiB\"  # default"),
-            std::string::npos)
+  EXPECT_NE(LineFor(rendered, "server.max_json_body_bytes").find("\"1MiB\"  # default"), std::string::npos)
       << LineFor(rendered, "server.max_json_body_bytes");
   EXPECT_NE(LineFor(rendered, "auth.cache_refresh").find("\"250ms\"  # default"), std::string::npos);
 }
@@ -462,8 +459,7 @@ TEST_F(ConfigTest, RenderConfigRedactsPasswordsInUrls) {
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   const std::string rendered = RenderConfig(*config, sources);
   EXPECT_EQ(rendered.find("hunter2"), std::string::npos) << rendered;
-  EXPECT_NE(LineFor(rendered, "data_dir").find("s3://quarry:***@storage.internal/bucket"),
-            std::string::npos)
+  EXPECT_NE(LineFor(rendered, "data_dir").find("s3://quarry:***@storage.internal/bucket"), std::string::npos)
       << LineFor(rendered, "data_dir");
 }
 

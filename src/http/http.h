@@ -71,13 +71,22 @@ struct Route {
   std::string pattern;  // "/v1/users/{id}": literal segments and whole-segment parameters
   Handler handler;
   Execution execution = Execution::kBlocking;
-  std::size_t max_body_bytes = kDefaultJsonBodyLimit;
+  // 0: the router's default (server.max_json_body_bytes).
+  std::size_t max_body_bytes = 0;
+
+  // Set by Router::Add: the route's position (a dense index for per-route metrics) and its
+  // pattern split into segments.
+  std::size_t index = 0;
+  std::vector<std::string> segments;
 };
 
 // Routes requests by method and path. Build it fully before the server starts; afterwards it
 // is read-only and safe to use from any thread.
 class Router {
  public:
+  explicit Router(std::size_t default_max_body_bytes = kDefaultJsonBodyLimit)
+      : default_max_body_bytes_(default_max_body_bytes) {}
+
   struct Matched {
     const Route* route;
     std::map<std::string, std::string> params;
@@ -95,7 +104,7 @@ class Router {
   const std::vector<std::unique_ptr<Route>>& routes() const { return routes_; }
 
  private:
-  static std::vector<std::string_view> Split(std::string_view path);
+  std::size_t default_max_body_bytes_;
   std::vector<std::unique_ptr<Route>> routes_;
 };
 

@@ -64,16 +64,16 @@ bool Headers::Has(std::string_view name) const {
                      [&](const auto& f) { return EqualsIgnoreCase(f.first, name); });
 }
 
-std::vector<std::string_view> Router::Split(std::string_view path) {
-  std::vector<std::string_view> segments;
+// Splits "/a/b/c" into {"a","b","c"} without allocating per segment; "/" gives {""}.
+template <typename Out>
+void SplitPath(std::string_view path, Out* out) {
   std::size_t start = 1;  // skip the leading '/'
   while (start <= path.size()) {
     std::size_t end = path.find('/', start);
     if (end == std::string_view::npos) end = path.size();
-    segments.push_back(path.substr(start, end - start));
+    out->emplace_back(path.substr(start, end - start));
     start = end + 1;
   }
-  return segments;
 }
 
 void Router::Add(Route route) {
@@ -85,28 +85,36 @@ void Router::Add(Route route) {
       throw std::invalid_argument("duplicate route: " + route.method + " " + route.pattern);
     }
   }
+  route.segments.clear();
+  SplitPath(route.pattern, &route.segments);
+  route.index = routes_.size();
+  if (route.max_body_bytes == 0) route.max_body_bytes = default_max_body_bytes_;
   routes_.push_back(std::make_unique<Route>(std::move(route)));
 }
 
 Router::MatchResult Router::Match(std::string_view method, std::string_view path) const {
   if (path.empty() || path.front() != '/') return NotFound{};
-  const auto segments = Split(path);
+  // Routes are few (tens): a linear scan over pre-split patterns beats a trie's bookkeeping.
+  std::vector<std::string_view> segments;
+  segments.reserve(8);
+  SplitPath(path, &segments);
   std::vector<std::string> allowed;
   for (const auto& route : routes_) {
-    const auto pattern = Split(route->pattern);
+    const auto& pattern = route->segments;
     if (pattern.size() != segments.size()) continue;
-    std::map<std::string, std::string> params;
     bool matches = true;
     for (std::size_t i = 0; i < pattern.size() && matches; ++i) {
-      if (IsParam(pattern[i])) {
-        if (segments[i].empty()) matches = false;
-        else params[std::string(pattern[i].substr(1, pattern[i].size() - 2))] = segments[i];
-      } else if (pattern[i] != segments[i]) {
-        matches = false;
-      }
+      if (IsParam(pattern[i])) matches = !segments[i].empty();
+      else matches = pattern[i] == segments[i];
     }
     if (!matches) continue;
-    if (route->method == method) return Matched{route.get(), std::move(params)};
+    if (route->method == method) {
+      std::map<std::string, std::string> params;
+      for (std::size_t i = 0; i < pattern.size(); ++i) {
+        if (IsParam(pattern[i])) params[pattern[i].substr(1, pattern[i].size() - 2)] = segments[i];
+      }
+      return Matched{route.get(), std::move(params)};
+    }
     allowed.push_back(route->method);
   }
   if (allowed.empty()) return NotFound{};

@@ -141,6 +141,23 @@ TEST(RouterAddTest, MalformedRouteThrows) {
   EXPECT_TRUE(router.routes().empty());
 }
 
+TEST(RouterAddTest, AddAssignsDenseIndexesAndDefaultBodyLimit) {
+  Router router(4096);
+  router.Add(MakeRoute("GET", "/a"));
+  Route limited = MakeRoute("POST", "/a");
+  limited.max_body_bytes = 10;
+  router.Add(std::move(limited));
+  ASSERT_EQ(router.routes().size(), 2u);
+  EXPECT_EQ(router.routes()[0]->index, 0u);
+  EXPECT_EQ(router.routes()[1]->index, 1u);
+  EXPECT_EQ(router.routes()[0]->max_body_bytes, 4096u);  // 0 means the router's default
+  EXPECT_EQ(router.routes()[1]->max_body_bytes, 10u);
+  auto result = router.Match("POST", "/a");
+  auto* matched = std::get_if<Router::Matched>(&result);
+  ASSERT_NE(matched, nullptr);
+  EXPECT_EQ(matched->route->index, 1u);
+}
+
 TEST(RouterAddTest, EmptyRouterFindsNothing) {
   Router router;
   EXPECT_TRUE(std::holds_alternative<Router::NotFound>(router.Match("GET", "/")));
@@ -197,23 +214,23 @@ TEST(ParseTargetTest, DecodesHexInEitherCase) {
 
 TEST(ParseTargetTest, RejectsInvalidTargets) {
   const std::vector<std::string> bad = {
-      "",                          // empty
-      "*",                         // asterisk-form
-      "http://example.com/v1",     // absolute-form
-      "example.com:443",           // authority-form
-      "v1/users",                  // relative
-      "?a=1",                      // no path
-      "/a%zz",                     // not hex
-      "/a%4",                      // truncated escape
-      "/a%",                       // truncated escape
-      "/a%4g",                     // second digit not hex
-      "/a%g4",                     // first digit not hex
-      "/a%00b",                    // NUL in the path
-      "/a?x=%zz",                  // invalid escape in a value
-      "/a?%zz=1",                  // invalid escape in a key
-      "/a?x=%4",                   // truncated escape at the end of the query
-      "/a?x=%00",                  // NUL in a value
-      "/a?%00=1",                  // NUL in a key
+      "",                       // empty
+      "*",                      // asterisk-form
+      "http://example.com/v1",  // absolute-form
+      "example.com:443",        // authority-form
+      "v1/users",               // relative
+      "?a=1",                   // no path
+      "/a%zz",                  // not hex
+      "/a%4",                   // truncated escape
+      "/a%",                    // truncated escape
+      "/a%4g",                  // second digit not hex
+      "/a%g4",                  // first digit not hex
+      "/a%00b",                 // NUL in the path
+      "/a?x=%zz",               // invalid escape in a value
+      "/a?%zz=1",               // invalid escape in a key
+      "/a?x=%4",                // truncated escape at the end of the query
+      "/a?x=%00",               // NUL in a value
+      "/a?%00=1",               // NUL in a key
   };
   for (const auto& target : bad) {
     std::string path;
@@ -236,7 +253,7 @@ TEST(HeadersTest, GetIsCaseInsensitiveAndReturnsFirstValue) {
   EXPECT_TRUE(headers.Has("x-REQUEST-id"));
   EXPECT_FALSE(headers.Has("Authorization"));
   EXPECT_EQ(headers.Get("Authorization"), "");
-  EXPECT_EQ(headers.Get("Content-Typ"), "");    // prefixes do not match
+  EXPECT_EQ(headers.Get("Content-Typ"), "");  // prefixes do not match
   EXPECT_EQ(headers.Get("Content-Types"), "");
   EXPECT_EQ(headers.fields().size(), 3u);
 }
@@ -346,69 +363,102 @@ bool HasLine(const std::string& exposition, const std::string& line) {
   return false;
 }
 
+// Route patterns and methods as the server registers them (Route::index order).
+const std::vector<std::pair<std::string, std::string>> kMetricRoutes = {
+    {"/v1/users/{id}", "GET"},  // 0
+    {"/v1/x", "GET"},           // 1
+    {"/a", "GET"},              // 2
+    {"/a", "POST"},             // 3
+};
+
 TEST(HttpMetricsTest, RequestsTotalHasLabels) {
   HttpMetrics metrics;
-  metrics.Observe("/v1/users/{id}", "GET", 200, 0.002);
-  metrics.Observe("/v1/users/{id}", "GET", 200, 0.003);
-  metrics.Observe("/v1/users/{id}", "GET", 404, 0.001);
-  metrics.Observe("unmatched", "POST", 404, 0.0001);
+  metrics.SetRoutes(kMetricRoutes);
+  metrics.ObserveRoute(0, 200, 0.002);
+  metrics.ObserveRoute(0, 200, 0.003);
+  metrics.ObserveRoute(0, 404, 0.001);
+  metrics.ObserveUnmatched("POST", 404, 0.0001);
+  metrics.ObserveUnmatched("POST", 404, 0.0001);
+  metrics.ObserveUnmatched("BREW", 405, 0.0001);  // non-standard methods are folded into "other"
   const std::string out = metrics.Render("1.2.3");
   EXPECT_TRUE(HasLine(out, "# TYPE http_requests_total counter")) << out;
   EXPECT_TRUE(HasLine(out, "http_requests_total{route=\"/v1/users/{id}\",method=\"GET\",status=\"200\"} 2"))
       << out;
   EXPECT_TRUE(HasLine(out, "http_requests_total{route=\"/v1/users/{id}\",method=\"GET\",status=\"404\"} 1"));
-  EXPECT_TRUE(HasLine(out, "http_requests_total{route=\"unmatched\",method=\"POST\",status=\"404\"} 1"));
-  EXPECT_EQ(Samples(out, "http_requests_total{").size(), 3u);
+  EXPECT_TRUE(HasLine(out, "http_requests_total{route=\"unmatched\",method=\"POST\",status=\"404\"} 2"));
+  EXPECT_TRUE(HasLine(out, "http_requests_total{route=\"unmatched\",method=\"other\",status=\"405\"} 1"));
+  EXPECT_EQ(out.find("BREW"), std::string::npos);
+  // Only observed combinations are rendered.
+  EXPECT_EQ(Samples(out, "http_requests_total{").size(), 4u);
 }
 
 TEST(HttpMetricsTest, HistogramBucketsAreCumulativeAndInfEqualsCount) {
   HttpMetrics metrics;
+  metrics.SetRoutes(kMetricRoutes);
   // One per interesting place: below the first bound, exactly on a bound, between bounds, above
   // the last bound.
   const std::vector<double> observations = {0.0001, 0.001, 0.003, 0.2, 0.2, 4.9, 10.0};
   double sum = 0;
   for (double s : observations) {
-    metrics.Observe("/v1/x", "GET", 200, s);
+    metrics.ObserveRoute(1, 200, s);
+    metrics.ObserveUnmatched("GET", 404, s);
     sum += s;
   }
   const std::string out = metrics.Render("v");
   EXPECT_TRUE(HasLine(out, "# TYPE http_request_duration_seconds histogram"));
 
-  const auto buckets = Samples(out, "http_request_duration_seconds_bucket{route=\"/v1/x\",method=\"GET\"");
-  ASSERT_EQ(buckets.size(), HttpMetrics::kBucketsSeconds.size() + 1);
-  // Each bucket counts the observations <= its bound (cumulative), in bound order.
-  for (std::size_t i = 0; i < HttpMetrics::kBucketsSeconds.size(); ++i) {
-    const double bound = HttpMetrics::kBucketsSeconds[i];
-    double expected = 0;
-    for (double s : observations) expected += s <= bound ? 1 : 0;
-    EXPECT_EQ(buckets[i].second, expected) << buckets[i].first;
-    if (i > 0) {
-      EXPECT_GE(buckets[i].second, buckets[i - 1].second);
+  for (const std::string labels : {"route=\"/v1/x\",method=\"GET\"", "route=\"unmatched\",method=\"GET\""}) {
+    SCOPED_TRACE(labels);
+    const auto buckets = Samples(out, "http_request_duration_seconds_bucket{" + labels + ",");
+    ASSERT_EQ(buckets.size(), HttpMetrics::kBucketsSeconds.size() + 1);
+    // Each bucket counts the observations <= its bound (cumulative), in bound order.
+    for (std::size_t i = 0; i < HttpMetrics::kBucketsSeconds.size(); ++i) {
+      const double bound = HttpMetrics::kBucketsSeconds[i];
+      double expected = 0;
+      for (double s : observations) expected += s <= bound ? 1 : 0;
+      EXPECT_EQ(buckets[i].second, expected) << buckets[i].first;
+      if (i > 0) {
+        EXPECT_GE(buckets[i].second, buckets[i - 1].second);
+      }
     }
-  }
-  EXPECT_NE(buckets.back().first.find("le=\"+Inf\""), std::string::npos) << buckets.back().first;
-  EXPECT_EQ(buckets.back().second, static_cast<double>(observations.size()));
-  // The le labels are the configured bounds, in order.
-  EXPECT_NE(buckets[0].first.find("le=\"0.0005\""), std::string::npos) << buckets[0].first;
-  EXPECT_NE(buckets[1].first.find("le=\"0.001\""), std::string::npos) << buckets[1].first;
+    EXPECT_NE(buckets.back().first.find("le=\"+Inf\""), std::string::npos) << buckets.back().first;
+    EXPECT_EQ(buckets.back().second, static_cast<double>(observations.size()));
+    // The le labels are the configured bounds, in order.
+    EXPECT_NE(buckets[0].first.find("le=\"0.0005\""), std::string::npos) << buckets[0].first;
+    EXPECT_NE(buckets[1].first.find("le=\"0.001\""), std::string::npos) << buckets[1].first;
 
-  const auto count = Samples(out, "http_request_duration_seconds_count{route=\"/v1/x\",method=\"GET\"}");
-  ASSERT_EQ(count.size(), 1u);
-  EXPECT_EQ(count[0].second, static_cast<double>(observations.size()));
-  EXPECT_EQ(count[0].second, buckets.back().second);
-  const auto sum_line = Samples(out, "http_request_duration_seconds_sum{route=\"/v1/x\",method=\"GET\"}");
-  ASSERT_EQ(sum_line.size(), 1u);
-  EXPECT_NEAR(sum_line[0].second, sum, 1e-9);
+    const auto count = Samples(out, "http_request_duration_seconds_count{" + labels + "}");
+    ASSERT_EQ(count.size(), 1u);
+    EXPECT_EQ(count[0].second, static_cast<double>(observations.size()));
+    EXPECT_EQ(count[0].second, buckets.back().second);
+    const auto sum_line = Samples(out, "http_request_duration_seconds_sum{" + labels + "}");
+    ASSERT_EQ(sum_line.size(), 1u);
+    EXPECT_NEAR(sum_line[0].second, sum, 1e-5);  // routes keep the sum in microseconds
+  }
 }
 
 TEST(HttpMetricsTest, HistogramsAreSeparatePerRouteAndMethod) {
   HttpMetrics metrics;
-  metrics.Observe("/a", "GET", 200, 0.01);
-  metrics.Observe("/a", "POST", 201, 0.01);
-  metrics.Observe("/a", "POST", 400, 0.01);
+  metrics.SetRoutes(kMetricRoutes);
+  metrics.ObserveRoute(2, 200, 0.01);
+  metrics.ObserveRoute(3, 201, 0.01);
+  metrics.ObserveRoute(3, 400, 0.01);
   const std::string out = metrics.Render("v");
-  EXPECT_TRUE(HasLine(out, "http_request_duration_seconds_count{route=\"/a\",method=\"GET\"} 1"));
+  EXPECT_TRUE(HasLine(out, "http_request_duration_seconds_count{route=\"/a\",method=\"GET\"} 1")) << out;
   EXPECT_TRUE(HasLine(out, "http_request_duration_seconds_count{route=\"/a\",method=\"POST\"} 2"));
+  // Routes never observed have no histogram.
+  EXPECT_TRUE(Samples(out, "http_request_duration_seconds_count{route=\"/v1/x\"").empty());
+}
+
+TEST(HttpMetricsTest, OutOfRangeObservationsAreIgnored) {
+  HttpMetrics metrics;
+  metrics.SetRoutes(kMetricRoutes);
+  metrics.ObserveRoute(kMetricRoutes.size(), 200, 0.01);  // no such route
+  metrics.ObserveRoute(0, 99, 0.01);                      // not an HTTP status
+  metrics.ObserveRoute(0, 600, 0.01);
+  const std::string out = metrics.Render("v");
+  EXPECT_TRUE(Samples(out, "http_requests_total{").empty()) << out;
+  EXPECT_TRUE(Samples(out, "http_request_duration_seconds_count").empty()) << out;
 }
 
 TEST(HttpMetricsTest, GaugesAndBuildInfo) {
@@ -418,14 +468,18 @@ TEST(HttpMetricsTest, GaugesAndBuildInfo) {
   metrics.RequestStarted();
   metrics.RequestFinished();
   metrics.ConnectionOpened();
+  metrics.ConnectionOpened();
+  metrics.ConnectionClosed();
   metrics.ConnectionRejected();
   metrics.ConnectionRejected();
+  metrics.ConnectionTimedOut();
   EXPECT_EQ(metrics.in_flight(), 2);
   const std::string out = metrics.Render("0.1.0");
   EXPECT_TRUE(HasLine(out, "# TYPE http_requests_in_flight gauge"));
   EXPECT_TRUE(HasLine(out, "http_requests_in_flight 2")) << out;
   EXPECT_TRUE(HasLine(out, "http_connections_open 1"));
   EXPECT_TRUE(HasLine(out, "http_connections_rejected_total 2"));
+  EXPECT_TRUE(HasLine(out, "http_connections_timed_out_total 1"));
   EXPECT_TRUE(HasLine(out, "# TYPE quarry_build_info gauge"));
   EXPECT_TRUE(HasLine(out, "quarry_build_info{version=\"0.1.0\"} 1")) << out;
 }
@@ -441,7 +495,8 @@ TEST(HttpMetricsTest, EmptyMetricsStillRenderHeadersAndGauges) {
 
 TEST(HttpMetricsTest, LabelValuesAreEscaped) {
   HttpMetrics metrics;
-  metrics.Observe("/a\"b\\c\nd", "GET", 200, 0.01);
+  metrics.SetRoutes({{"/a\"b\\c\nd", "GET"}});
+  metrics.ObserveRoute(0, 200, 0.01);
   const std::string out = metrics.Render("1\"2");
   EXPECT_TRUE(HasLine(out, "quarry_build_info{version=\"1\\\"2\"} 1")) << out;
   EXPECT_TRUE(HasLine(out, "http_requests_total{route=\"/a\\\"b\\\\c\\nd\",method=\"GET\",status=\"200\"} 1"))

@@ -1,8 +1,10 @@
 // Boost.Beast implementation of the HTTP server (see server.h for the contract).
 //
-// Concurrency model: one io_context run by `io_threads` threads; each connection is a Session
-// bound to its own strand, so a session's handlers never run concurrently. Handlers marked
-// kBlocking run on a separate thread pool and post their response back to the session's strand.
+// Concurrency model: `io_threads` io_contexts, each run by exactly one thread (no locking inside
+// Asio's scheduler, no cross-thread wake-ups); accepted connections are spread round-robin over
+// them, and a Session lives on its context's single thread, so its handlers never run
+// concurrently. Handlers marked kBlocking run on a separate thread pool and post their response
+// back to the session's context. The acceptor and signal handling live on context 0.
 #include "http/server.h"
 
 #include <boost/asio.hpp>
@@ -16,6 +18,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -34,6 +37,22 @@ constexpr std::size_t kReadChunk = 8 * 1024;
 constexpr std::size_t kMaxLingerBytes = 1 << 20;
 constexpr std::chrono::seconds kLingerTime{2};
 constexpr std::size_t kMaxRequestIdLength = 128;
+
+// Request ids need to be unique, not secret: a per-thread PRNG seeded from the CSPRNG is enough
+// and keeps the CSPRNG's lock off the hot path.
+std::string NewRequestId() {
+  static constexpr char kAlphabet[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  thread_local std::mt19937_64 prng([] {
+    std::seed_seq seed{std::hash<std::string>{}(RandomAlphanumeric(32))};
+    return std::mt19937_64(seed);
+  }());
+  std::string id = "req_";
+  for (int word = 0; word < 2; ++word) {
+    std::uint64_t bits = prng();
+    for (int i = 0; i < 10; ++i, bits /= 62) id += kAlphabet[bits % 62];
+  }
+  return id;
+}
 
 bool IsValidRequestId(std::string_view id) {
   if (id.empty() || id.size() > kMaxRequestIdLength) return false;
@@ -97,10 +116,13 @@ class Session : public std::enable_shared_from_this<Session> {
 class ServerImpl final : public Server {
  public:
   ServerImpl(const ServerOptions& options, const Router& router, HttpMetrics& metrics)
-      : options_(options), router_(router), metrics_(metrics),
-        ioc_(options.io_threads), acceptor_(net::make_strand(ioc_)),
-        signals_(ioc_, SIGINT, SIGTERM), blocking_pool_(options.blocking_threads),
-        accept_retry_(acceptor_.get_executor()) {}
+      : options_(options), router_(router), metrics_(metrics), contexts_(MakeContexts(options.io_threads)),
+        acceptor_(*contexts_[0]), signals_(*contexts_[0], SIGINT, SIGTERM),
+        blocking_pool_(options.blocking_threads), accept_retry_(*contexts_[0]) {
+    std::vector<std::pair<std::string, std::string>> routes;
+    for (const auto& route : router.routes()) routes.emplace_back(route->pattern, route->method);
+    metrics_.SetRoutes(routes);
+  }
 
   ~ServerImpl() override {
     Shutdown();
@@ -133,6 +155,11 @@ class ServerImpl final : public Server {
   }
 
  private:
+  static std::vector<std::unique_ptr<net::io_context>> MakeContexts(int n) {
+    std::vector<std::unique_ptr<net::io_context>> contexts;
+    for (int i = 0; i < std::max(1, n); ++i) contexts.push_back(std::make_unique<net::io_context>(1));
+    return contexts;
+  }
   void Accept();
   void OnAccept(beast::error_code ec, tcp::socket socket);
   void Reject(tcp::socket socket);
@@ -146,12 +173,13 @@ class ServerImpl final : public Server {
   const ServerOptions options_;
   const Router& router_;
   HttpMetrics& metrics_;
-  net::io_context ioc_;
+  std::vector<std::unique_ptr<net::io_context>> contexts_;
+  std::size_t next_context_ = 0;  // used on context 0 only
   tcp::acceptor acceptor_;
   net::signal_set signals_;
   net::thread_pool blocking_pool_;
   net::steady_timer accept_retry_;
-  std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work_;
   std::vector<std::thread> threads_;
   std::string bound_address_;
   std::atomic<bool> draining_{false};
@@ -237,7 +265,7 @@ void Session::BeginRequest() {
   request_started_ = true;
   started_at_ = std::chrono::steady_clock::now();
   server_.metrics().RequestStarted();
-  if (request_.request_id.empty()) request_.request_id = "req_" + RandomAlphanumeric(20);
+  if (request_.request_id.empty()) request_.request_id = NewRequestId();
 }
 
 void Session::OnHeader(beast::error_code ec) {
@@ -440,8 +468,11 @@ void Session::Reply(Response response, bool close) {
   fields["bytes_out"] = std::to_string(res.body().size());
   fields["remote"] = remote_;
   log::LogAccess(fields);
-  server_.metrics().Observe(route_label, request_.method.empty() ? "-" : request_.method,
-                            response.status, seconds);
+  if (route_) {
+    server_.metrics().ObserveRoute(route_->index, response.status, seconds);
+  } else {
+    server_.metrics().ObserveUnmatched(request_.method, response.status, seconds);
+  }
   server_.metrics().RequestFinished();
   request_started_ = false;
 
@@ -520,15 +551,16 @@ Status ServerImpl::Start() {
     spdlog::info("received signal {}, shutting down gracefully", signal_number);
     Shutdown();
   });
-  work_.emplace(ioc_.get_executor());
+  for (auto& context : contexts_) work_.emplace_back(context->get_executor());
   net::dispatch(acceptor_.get_executor(), [this] { Accept(); });
-  for (int i = 0; i < options_.io_threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  for (auto& context : contexts_) threads_.emplace_back([ctx = context.get()] { ctx->run(); });
   started_ = true;
   return Status::Ok();
 }
 
 void ServerImpl::Accept() {
-  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+  auto& context = *contexts_[next_context_++ % contexts_.size()];
+  acceptor_.async_accept(context, [this](beast::error_code ec, tcp::socket socket) {
     OnAccept(ec, std::move(socket));
   });
 }
@@ -604,8 +636,8 @@ void ServerImpl::RunUntilStopped() {
   const bool drained = cv_.wait_for(lock, options_.shutdown_grace, [this] { return sessions_.empty(); });
   lock.unlock();
   if (!drained) spdlog::warn("shutdown grace period ended with connections still open; closing them");
-  work_.reset();
-  ioc_.stop();
+  work_.clear();
+  for (auto& context : contexts_) context->stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
   blocking_pool_.join();

@@ -23,6 +23,16 @@ Status NotFoundUser() { return NotFound("user_not_found", "No such user in this 
 Status NotFoundKey() { return NotFound("api_key_not_found", "No such API key in this tenant"); }
 Status NotFoundTenant() { return NotFound("tenant_not_found", "No such tenant"); }
 
+// The operator has no tenant of its own: tenant-scoped calls must name one (the CLI does).
+Status RequireNamedTenant(const Principal& actor, const std::string& tenant_id) {
+  if (tenant_id.empty() && actor.is_operator) {
+    return PermissionDenied("tenant_member_only",
+                            "The operator key manages tenants, not their members; use a tenant "
+                            "owner's key, or `quarry admin` on the server's data dir");
+  }
+  return RequireTenantAccess(actor, tenant_id);
+}
+
 Status ValidatePage(const PageRequest& page) {
   if (page.limit < 1 || page.limit > 1000) return Invalid("limit", "limit must be between 1 and 1000");
   return Status::Ok();
@@ -145,7 +155,7 @@ Result<Tenant> IdentityService::UpdateTenant(const Principal& actor, const std::
 
 Result<User> IdentityService::CreateUser(const Principal& actor, const std::string& tenant_id,
                                          const NewUser& request) {
-  QUARRY_RETURN_IF_ERROR(RequireTenantAccess(actor, tenant_id));
+  QUARRY_RETURN_IF_ERROR(RequireNamedTenant(actor, tenant_id));
   if (!actor.is_operator) QUARRY_RETURN_IF_ERROR(RequireTenantAdmin(actor));
   QUARRY_ASSIGN_OR_RETURN(std::string email, NormalizeEmail(request.email));
   auto role = ParseRole(request.role);
@@ -170,7 +180,7 @@ Result<User> IdentityService::CreateUser(const Principal& actor, const std::stri
 
 Result<Page<User>> IdentityService::ListUsers(const Principal& actor, const std::string& tenant_id,
                                               const PageRequest& page) {
-  QUARRY_RETURN_IF_ERROR(RequireTenantAccess(actor, tenant_id));
+  QUARRY_RETURN_IF_ERROR(RequireNamedTenant(actor, tenant_id));
   if (!actor.is_operator) QUARRY_RETURN_IF_ERROR(RequireTenantAdmin(actor));
   QUARRY_RETURN_IF_ERROR(ValidatePage(page));
   return store_.ListUsers(tenant_id, page);
@@ -178,18 +188,24 @@ Result<Page<User>> IdentityService::ListUsers(const Principal& actor, const std:
 
 Result<User> IdentityService::GetUser(const Principal& actor, const std::string& tenant_id,
                                       const std::string& id_or_email) {
-  QUARRY_RETURN_IF_ERROR(RequireTenantAccess(actor, tenant_id));
-  const bool self = !actor.is_operator && (id_or_email == actor.user.id || id_or_email == actor.user.email);
+  QUARRY_RETURN_IF_ERROR(RequireNamedTenant(actor, tenant_id));
+  const bool by_id = LooksLikeId(id_or_email, "usr");
+  std::string email;
+  if (!by_id) {
+    auto normalized = NormalizeEmail(id_or_email);
+    if (!normalized.ok()) return NotFoundUser();
+    email = *normalized;
+  }
+  const bool self = !actor.is_operator && (by_id ? id_or_email == actor.user.id : email == actor.user.email);
   if (!actor.is_operator && !self) QUARRY_RETURN_IF_ERROR(RequireTenantAdmin(actor));
-  auto user = LooksLikeId(id_or_email, "usr") ? store_.GetUser(tenant_id, id_or_email)
-                                               : store_.GetUserByEmail(tenant_id, id_or_email);
+  auto user = by_id ? store_.GetUser(tenant_id, id_or_email) : store_.GetUserByEmail(tenant_id, email);
   if (!user.ok() && user.status().category() == ErrorCode::kNotFound) return NotFoundUser();
   return user;
 }
 
 Result<User> IdentityService::UpdateUser(const Principal& actor, const std::string& tenant_id,
                                          const std::string& id_or_email, const UserChanges& changes) {
-  QUARRY_RETURN_IF_ERROR(RequireTenantAccess(actor, tenant_id));
+  QUARRY_RETURN_IF_ERROR(RequireNamedTenant(actor, tenant_id));
   if (!actor.is_operator) QUARRY_RETURN_IF_ERROR(RequireTenantAdmin(actor));
   QUARRY_ASSIGN_OR_RETURN(User user, GetUser(actor, tenant_id, id_or_email));
   const bool actor_is_owner = actor.is_operator || actor.user.role == Role::kOwner;
@@ -212,6 +228,14 @@ Result<User> IdentityService::UpdateUser(const Principal& actor, const std::stri
   }
   updated.updated_at = clock_.NowMillis();
   Status st = store_.InTransaction([&](MetaStore& tx) -> Status {
+    // Re-read inside the transaction so a concurrent change is not overwritten with stale data.
+    QUARRY_ASSIGN_OR_RETURN(User current, tx.GetUser(tenant_id, user.id));
+    User next = current;
+    if (changes.role) next.role = updated.role;
+    if (changes.status) next.status = updated.status;
+    next.updated_at = updated.updated_at;
+    user = std::move(current);
+    updated = std::move(next);
     const bool loses_owner = user.role == Role::kOwner && user.status == UserStatus::kActive &&
                              (updated.role != Role::kOwner || updated.status != UserStatus::kActive);
     if (loses_owner) {
@@ -269,6 +293,7 @@ Result<CreatedKey> IdentityService::CreateKey(const Principal& actor, const std:
   if (tenant_id.empty()) {  // an operator key
     QUARRY_RETURN_IF_ERROR(RequireOperator(actor));
     if (request.user_id) return Invalid("user_id", "operator keys belong to no user");
+    if (request.scopes) return Invalid("scopes", "operator keys always carry the operator scope");
     CreatedKey created;
     QUARRY_RETURN_IF_ERROR(store_.InTransaction([&](MetaStore& tx) -> Status {
       QUARRY_ASSIGN_OR_RETURN(created, InsertKey(tx, "", "", request.name,
@@ -280,9 +305,14 @@ Result<CreatedKey> IdentityService::CreateKey(const Principal& actor, const std:
   QUARRY_RETURN_IF_ERROR(RequireTenantAccess(actor, tenant_id));
   std::string user_ref = request.user_id.value_or(actor.is_operator ? "" : actor.user.id);
   if (user_ref.empty()) return Invalid("user_id", "name the user the key belongs to");
-  const bool self = !actor.is_operator && (user_ref == actor.user.id || user_ref == actor.user.email);
-  if (!actor.is_operator && !self) QUARRY_RETURN_IF_ERROR(RequireTenantAdmin(actor));
+  // GetUser lets callers see themselves and owners/admins see everyone.
   QUARRY_ASSIGN_OR_RETURN(User owner, GetUser(actor, tenant_id, user_ref));
+  const bool self = !actor.is_operator && owner.id == actor.user.id;
+  if (!actor.is_operator && !self) QUARRY_RETURN_IF_ERROR(RequireTenantAdmin(actor));
+  if (owner.role == Role::kOwner && !actor.is_operator && actor.user.role != Role::kOwner) {
+    // A key acts as its user: minting one for an owner would hand an admin the owner's powers.
+    return PermissionDenied("role_too_low", "Only an owner may create keys for an owner");
+  }
   if (owner.status != UserStatus::kActive) {
     return FailedPrecondition("user_disabled", "The user is disabled; enable it before creating keys");
   }

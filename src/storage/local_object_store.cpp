@@ -59,12 +59,53 @@ Status WriteFileDurably(const fs::path& path, const std::string& bytes) {
   return Status::Ok();
 }
 
+// What a relative path (a key or a key's directory) names under `root`. Every component is
+// looked at with lstat and none is followed: a symbolic link planted inside the root (to a file
+// or to a directory) is never a way out of it.
+enum class Entry { kMissing, kFile, kDirectory, kOther /* a symlink, or a file used as a directory */ };
+
+Result<Entry> Inspect(const fs::path& root, const std::string& path) {
+  fs::path current = root;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t slash = path.find('/', start);
+    const bool last = slash == std::string::npos;
+    current /= path.substr(start, last ? std::string::npos : slash - start);
+    struct stat st {};
+    if (::lstat(current.c_str(), &st) != 0) {
+      if (errno == ENOENT) return Entry::kMissing;
+      if (errno == ENOTDIR) return Entry::kOther;
+      return IoError("checking", path, errno);
+    }
+    if (last) {
+      if (S_ISREG(st.st_mode)) return Entry::kFile;
+      return S_ISDIR(st.st_mode) ? Entry::kDirectory : Entry::kOther;
+    }
+    if (!S_ISDIR(st.st_mode)) return Entry::kOther;
+    start = slash + 1;
+  }
+}
+
+// The directory part of a key ("a/b/c" -> "a/b"), empty for a key at the top.
+std::string DirectoryOf(const std::string& key) {
+  const std::size_t slash = key.rfind('/');
+  return slash == std::string::npos ? std::string() : key.substr(0, slash);
+}
+
 class LocalObjectStore final : public ObjectStore {
  public:
   explicit LocalObjectStore(fs::path root) : root_(std::move(root)) {}
 
   Status Put(const std::string& key, const std::string& bytes) override {
     QUARRY_RETURN_IF_ERROR(ValidateObjectKey(key));
+    if (const std::string dir = DirectoryOf(key); !dir.empty()) {
+      // Missing directories are created below; existing ones must be real directories.
+      QUARRY_ASSIGN_OR_RETURN(Entry entry, Inspect(root_, dir));
+      if (entry != Entry::kDirectory && entry != Entry::kMissing) {
+        return Status(ErrorCode::kUnavailable, "storage_io_error",
+                      "writing '" + key + "' failed: its directory is not a plain directory");
+      }
+    }
     const fs::path target = root_ / key;
     std::error_code ec;
     fs::create_directories(target.parent_path(), ec);
@@ -85,6 +126,8 @@ class LocalObjectStore final : public ObjectStore {
 
   Result<std::string> Get(const std::string& key) override {
     QUARRY_RETURN_IF_ERROR(ValidateObjectKey(key));
+    QUARRY_ASSIGN_OR_RETURN(Entry entry, Inspect(root_, key));
+    if (entry != Entry::kFile) return NotFound("object_not_found", "No object '" + key + "'");
     std::ifstream in(root_ / key, std::ios::binary);
     if (!in) {
       if (errno == ENOENT) return NotFound("object_not_found", "No object '" + key + "'");
@@ -97,16 +140,16 @@ class LocalObjectStore final : public ObjectStore {
 
   Status Delete(const std::string& key) override {
     QUARRY_RETURN_IF_ERROR(ValidateObjectKey(key));
+    QUARRY_ASSIGN_OR_RETURN(Entry entry, Inspect(root_, key));
+    if (entry != Entry::kFile) return Status::Ok();  // no such object: nothing to delete
     if (::unlink((root_ / key).c_str()) != 0 && errno != ENOENT) return IoError("deleting", key, errno);
     return Status::Ok();
   }
 
   Result<bool> Exists(const std::string& key) override {
     QUARRY_RETURN_IF_ERROR(ValidateObjectKey(key));
-    struct stat st {};
-    if (::lstat((root_ / key).c_str(), &st) == 0) return S_ISREG(st.st_mode);
-    if (errno == ENOENT || errno == ENOTDIR) return false;
-    return IoError("checking", key, errno);
+    QUARRY_ASSIGN_OR_RETURN(Entry entry, Inspect(root_, key));
+    return entry == Entry::kFile;
   }
 
   Result<std::vector<std::string>> List(const std::string& prefix, std::size_t limit) override {
@@ -117,6 +160,10 @@ class LocalObjectStore final : public ObjectStore {
       QUARRY_RETURN_IF_ERROR(ValidateObjectKey(prefix.substr(0, prefix.size() - 1)));
     }
     std::vector<std::string> keys;
+    if (!prefix.empty()) {
+      QUARRY_ASSIGN_OR_RETURN(Entry entry, Inspect(root_, prefix.substr(0, prefix.size() - 1)));
+      if (entry != Entry::kDirectory) return keys;
+    }
     const fs::path base = root_ / prefix;
     std::error_code ec;
     if (!fs::exists(base, ec)) return keys;

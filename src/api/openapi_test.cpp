@@ -1,0 +1,64 @@
+// The checked-in OpenAPI document and the router must agree on which routes exist.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <boost/json.hpp>
+
+#include <filesystem>
+#include <set>
+
+#include "api/app.h"
+#include "meta/sqlite/sqlite_meta_store.h"
+
+namespace quarry::api {
+namespace {
+
+class OpenApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir_template[] = "/tmp/quarry-openapi-XXXXXX";
+    dir_ = ::mkdtemp(dir_template);
+    store_ = std::move(OpenSqliteMetaStore({dir_ + "/meta.db"})).value();
+    objects_ = std::move(OpenLocalObjectStore(dir_ + "/storage")).value();
+    identity_ = std::make_unique<IdentityService>(*store_, clock_);
+    authenticator_ = std::make_unique<Authenticator>(*store_, clock_, AuthenticatorOptions{});
+    app_ = std::make_unique<AppContext>(AppContext{config_, clock_, *store_, *objects_, *authenticator_,
+                                                   *identity_, metrics_});
+    RegisterRoutes(router_, *app_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string dir_;
+  Config config_;
+  SimulatedClock clock_;
+  std::unique_ptr<MetaStore> store_;
+  std::unique_ptr<ObjectStore> objects_;
+  std::unique_ptr<IdentityService> identity_;
+  std::unique_ptr<Authenticator> authenticator_;
+  http::HttpMetrics metrics_;
+  std::unique_ptr<AppContext> app_;
+  http::Router router_;
+};
+
+TEST_F(OpenApiTest, DocumentAndRouterDeclareTheSameRoutes) {
+  auto doc = boost::json::parse(EmbeddedOpenApiDocument());
+  EXPECT_EQ(doc.at("openapi"), "3.1.0");
+  static const std::set<std::string> kMethods = {"get", "put", "post", "delete", "patch", "head", "options", "trace"};
+  std::set<std::string> documented;
+  for (const auto& [path, item] : doc.at("paths").as_object()) {
+    for (const auto& [method, operation] : item.as_object()) {
+      if (!kMethods.count(std::string(method))) continue;
+      std::string upper(method);
+      for (auto& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      documented.insert(upper + " " + std::string(path));
+      EXPECT_TRUE(operation.as_object().contains("operationId")) << upper << " " << path;
+    }
+  }
+  std::set<std::string> routed;
+  for (const auto& route : router_.routes()) routed.insert(route->method + " " + route->pattern);
+  for (const auto& r : routed) EXPECT_TRUE(documented.count(r)) << "route missing from openapi.json: " << r;
+  for (const auto& d : documented) EXPECT_TRUE(routed.count(d)) << "openapi.json documents a route that does not exist: " << d;
+}
+
+}  // namespace
+}  // namespace quarry::api
