@@ -10,12 +10,14 @@ http::Handler Authed(AppContext& app, AuthedHandler handler) {
       if (response.status == 401) response.headers.emplace_back("WWW-Authenticate", "Bearer");
       return response;
     }
-    request.log_fields["key_id"] = principal->key_id;
-    if (!principal->is_operator) {
-      request.log_fields["tenant_id"] = principal->tenant.id;
-      request.log_fields["user_id"] = principal->user.id;
+    const Principal& p = **principal;
+    request.log_owner = *principal;
+    request.log_fields.emplace_back("key_id", p.key_id);
+    if (!p.is_operator) {
+      request.log_fields.emplace_back("tenant_id", p.tenant.id);
+      request.log_fields.emplace_back("user_id", p.user.id);
     }
-    return handler(request, *principal);
+    return handler(request, p);
   };
 }
 

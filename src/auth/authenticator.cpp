@@ -38,7 +38,7 @@ Authenticator::Authenticator(MetaStore& store, const Clock& clock, Authenticator
 
 Authenticator::~Authenticator() { Stop(); }
 
-Result<Principal> Authenticator::Authenticate(std::string_view authorization) {
+Result<std::shared_ptr<const Principal>> Authenticator::Authenticate(std::string_view authorization) {
   std::string_view token;
   if (!IsBearer(authorization, &token)) return InvalidKey();
   auto prefix = ApiKeyPrefixOf(token);
@@ -56,7 +56,8 @@ Result<Principal> Authenticator::Authenticate(std::string_view authorization) {
   QUARRY_RETURN_IF_ERROR(Check(*entry, token));
   entry->last_used.store(clock_.NowMillis(), std::memory_order_relaxed);
   entry->use_dirty.store(true, std::memory_order_relaxed);
-  return entry->principal;
+  const Principal* principal = &entry->principal;
+  return std::shared_ptr<const Principal>(std::move(entry), principal);
 }
 
 Status Authenticator::Check(Entry& entry, std::string_view token) {

@@ -45,8 +45,9 @@ class Authenticator {
   Authenticator(const Authenticator&) = delete;
   Authenticator& operator=(const Authenticator&) = delete;
 
-  // `authorization` is the raw Authorization header value (may be empty).
-  Result<Principal> Authenticate(std::string_view authorization);
+  // `authorization` is the raw Authorization header value (may be empty). The Principal is
+  // shared with the cache (no copy per request) and stays valid as long as it is held.
+  Result<std::shared_ptr<const Principal>> Authenticate(std::string_view authorization);
 
   // One refresh cycle: pick up identity changes, flush key use when due.
   void Refresh();

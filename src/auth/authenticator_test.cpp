@@ -142,7 +142,7 @@ class AuthenticatorTest : public ::testing::Test {
     return {*user, *key};
   }
 
-  static void ExpectInvalidKey(const Result<Principal>& result, const std::string& what) {
+  static void ExpectInvalidKey(const Result<std::shared_ptr<const Principal>>& result, const std::string& what) {
     ASSERT_FALSE(result.ok()) << what << " was accepted";
     EXPECT_EQ(result.status().category(), ErrorCode::kUnauthenticated) << what;
     EXPECT_EQ(result.status().code(), "invalid_api_key") << what;
@@ -162,17 +162,17 @@ class AuthenticatorTest : public ::testing::Test {
 TEST_F(AuthenticatorTest, ValidKeyYieldsPrincipal) {
   auto principal = auth_->Authenticate(Bearer(owner_key_.token));
   ASSERT_TRUE(principal.ok()) << principal.status().ToString();
-  EXPECT_FALSE(principal->is_operator);
-  EXPECT_EQ(principal->tenant.id, tenant_.id);
-  EXPECT_EQ(principal->tenant.slug, "acme");
-  EXPECT_EQ(principal->user.id, owner_.id);
-  EXPECT_EQ(principal->user.email, "owner@acme.test");
-  EXPECT_EQ(principal->user.role, Role::kOwner);
-  EXPECT_EQ(principal->key_id, owner_key_.key.id);
-  std::vector<std::string> scopes = principal->scopes;
+  EXPECT_FALSE((*principal)->is_operator);
+  EXPECT_EQ((*principal)->tenant.id, tenant_.id);
+  EXPECT_EQ((*principal)->tenant.slug, "acme");
+  EXPECT_EQ((*principal)->user.id, owner_.id);
+  EXPECT_EQ((*principal)->user.email, "owner@acme.test");
+  EXPECT_EQ((*principal)->user.role, Role::kOwner);
+  EXPECT_EQ((*principal)->key_id, owner_key_.key.id);
+  std::vector<std::string> scopes = (*principal)->scopes;
   std::sort(scopes.begin(), scopes.end());
   EXPECT_EQ(scopes, (std::vector<std::string>{"admin", "read", "write"}));
-  EXPECT_TRUE(principal->HasScope(kScopeAdmin));
+  EXPECT_TRUE((*principal)->HasScope(kScopeAdmin));
 }
 
 TEST_F(AuthenticatorTest, SchemeIsCaseInsensitiveAndTrailingSpacesAreIgnored) {
@@ -388,11 +388,11 @@ TEST_F(AuthenticatorTest, OperatorKeyYieldsOperatorPrincipal) {
   ASSERT_TRUE(created->has_value());
   auto principal = auth_->Authenticate(Bearer((*created)->token));
   ASSERT_TRUE(principal.ok()) << principal.status().ToString();
-  EXPECT_TRUE(principal->is_operator);
-  EXPECT_EQ(principal->scopes, (std::vector<std::string>{"operator"}));
-  EXPECT_EQ(principal->key_id, (*created)->key.id);
-  EXPECT_TRUE(principal->tenant.id.empty());
-  EXPECT_TRUE(principal->user.id.empty());
+  EXPECT_TRUE((*principal)->is_operator);
+  EXPECT_EQ((*principal)->scopes, (std::vector<std::string>{"operator"}));
+  EXPECT_EQ((*principal)->key_id, (*created)->key.id);
+  EXPECT_TRUE((*principal)->tenant.id.empty());
+  EXPECT_TRUE((*principal)->user.id.empty());
 }
 
 TEST_F(AuthenticatorTest, UnreachableStoreFailsClosed) {

@@ -6,8 +6,11 @@
 
 #include <boost/json.hpp>
 
+#include <atomic>
+#include <condition_variable>
 #include <cstdio>
-#include <set>
+#include <mutex>
+#include <thread>
 
 #include "common/clock.h"
 
@@ -47,7 +50,41 @@ class RequestIdFlag final : public spdlog::custom_flag_formatter {
 };
 
 Format g_format = Format::kJson;
-std::shared_ptr<spdlog::logger> g_access;
+std::atomic<bool> g_access_enabled{true};
+
+// Flushes buffered log output every second until the process exits.
+class PeriodicFlusher {
+ public:
+  void Start() {
+    std::lock_guard lock(mu_);
+    if (thread_.joinable()) return;
+    thread_ = std::thread([this] {
+      std::unique_lock lock(mu_);
+      while (!stop_) {
+        cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stop_; });
+        if (stop_) break;  // at exit, other statics may be gone: the owner flushes explicitly
+        lock.unlock();
+        Flush();
+        lock.lock();
+      }
+    });
+  }
+  ~PeriodicFlusher() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // GUARDED_BY(mu_)
+  std::thread thread_;
+};
+PeriodicFlusher g_flusher;
 
 }  // namespace
 
@@ -73,22 +110,19 @@ void InitLogging(std::string_view level, Format format) {
   logger->flush_on(spdlog::level::warn);
   spdlog::set_default_logger(logger);
 
-  // Formatters belong to sinks in spdlog, so the access log needs a sink of its own.
-  g_access = std::make_shared<spdlog::logger>("access", std::make_shared<spdlog::sinks::stderr_sink_mt>());
-  g_access->set_pattern("%v");
-  g_access->set_level(spdlog::level::info);
-  spdlog::drop("access");
-  spdlog::register_logger(g_access);
-  spdlog::flush_every(std::chrono::seconds(1));
+  g_flusher.Start();
 }
 
-void SetAccessLog(bool enabled) {
-  if (g_access) g_access->set_level(enabled ? spdlog::level::info : spdlog::level::off);
-}
+void SetAccessLog(bool enabled) { g_access_enabled.store(enabled); }
+bool AccessLogEnabled() { return g_access_enabled.load(std::memory_order_relaxed); }
+bool AccessLogAsJson() { return g_format == Format::kJson; }
+
+void FlushAccessBuffers();
 
 void Flush() {
+  FlushAccessBuffers();
   if (auto logger = spdlog::default_logger()) logger->flush();
-  if (g_access) g_access->flush();
+  std::fflush(stderr);
 }
 
 ScopedRequestId::ScopedRequestId(std::string_view request_id) : previous_(tls_request_id) {
@@ -97,35 +131,5 @@ ScopedRequestId::ScopedRequestId(std::string_view request_id) : previous_(tls_re
 ScopedRequestId::~ScopedRequestId() { tls_request_id = std::move(previous_); }
 
 const std::string& CurrentRequestId() { return tls_request_id; }
-
-void LogAccess(const std::map<std::string, std::string>& fields) {
-  if (!g_access || !g_access->should_log(spdlog::level::info)) return;
-  static const std::set<std::string, std::less<>> kNumeric = {"status", "duration_us", "bytes_in",
-                                                              "bytes_out"};
-  boost::json::object line;
-  line["ts"] = FormatRfc3339(SystemClock::Instance().NowMillis());
-  line["level"] = "info";
-  line["msg"] = "request";
-  for (const auto& [key, value] : fields) {
-    if (kNumeric.count(key)) {
-      try {
-        std::size_t used = 0;
-        long long number = std::stoll(value, &used);
-        if (used != value.size()) throw std::invalid_argument("not an integer");
-        line[key] = number;
-        continue;
-      } catch (...) {
-      }
-    }
-    line[key] = value;
-  }
-  if (g_format == Format::kJson) {
-    g_access->info(boost::json::serialize(line));
-  } else {
-    std::string text;
-    for (const auto& [key, value] : fields) text += key + "=" + value + " ";
-    g_access->info(text);
-  }
-}
 
 }  // namespace quarry::log

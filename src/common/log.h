@@ -7,6 +7,8 @@
 #pragma once
 
 #include <map>
+#include <utility>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -37,8 +39,23 @@ class ScopedRequestId {
 
 const std::string& CurrentRequestId();
 
-// One access log line: {"ts":..., "level":"info", "msg":"request", "request_id":..., fields...}.
-// The integer fields status, duration_us, bytes_in and bytes_out are written as numbers.
-void LogAccess(const std::map<std::string, std::string>& fields);
+// One request's access log line. Views must stay valid for the duration of the call.
+struct AccessRecord {
+  std::string_view request_id;
+  std::string_view method;
+  std::string_view path;
+  std::string_view route;
+  std::string_view remote;
+  int status = 0;
+  long long duration_us = 0;
+  std::size_t bytes_in = 0;
+  std::size_t bytes_out = 0;
+  const std::vector<std::pair<std::string_view, std::string_view>>* extra = nullptr;  // handler's fields
+};
+
+// Writes {"ts":..., "level":"info", "msg":"request", "request_id":..., ...} (or key=value text).
+// Lines are appended to a per-thread buffer and written in chunks (or by the periodic flush), so
+// serving threads neither contend on a lock nor make a system call per request.
+void LogAccess(const AccessRecord& record);
 
 }  // namespace quarry::log

@@ -42,8 +42,10 @@ struct Request {
   std::string body;
   std::string request_id;      // X-Request-Id (honoured when well-formed, otherwise generated)
   std::string remote_address;  // "ip:port"
-  // Fields that handlers add for the access log line (e.g. tenant_id, key_id).
-  std::map<std::string, std::string> log_fields;
+  // Fields that handlers add to the access log line (e.g. tenant_id, key_id). The views point
+  // into string literals or into `log_owner`, which the request keeps alive: no copies.
+  std::vector<std::pair<std::string_view, std::string_view>> log_fields;
+  std::shared_ptr<const void> log_owner;
 };
 
 struct Response {

@@ -454,20 +454,20 @@ void Session::Reply(Response response, bool close) {
   res.keep_alive(keep_alive);
   res.prepare_payload();
 
-  const std::string route_label = route_ ? route_->pattern : "unmatched";
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
-  std::map<std::string, std::string> fields = std::move(request_.log_fields);
-  fields["request_id"] = request_.request_id;
-  fields["method"] = request_.method.empty() ? "-" : request_.method;
-  fields["path"] = request_.path.empty() ? "-" : request_.path;
-  fields["route"] = route_label;
-  fields["status"] = std::to_string(response.status);
-  fields["duration_us"] = std::to_string(static_cast<long long>(seconds * 1e6));
-  fields["bytes_in"] = std::to_string(request_.body.size());
-  fields["bytes_out"] = std::to_string(res.body().size());
-  fields["remote"] = remote_;
-  log::LogAccess(fields);
+  log::AccessRecord record;
+  record.request_id = request_.request_id;
+  record.method = request_.method.empty() ? std::string_view("-") : std::string_view(request_.method);
+  record.path = request_.path.empty() ? std::string_view("-") : std::string_view(request_.path);
+  record.route = route_ ? std::string_view(route_->pattern) : std::string_view("unmatched");
+  record.remote = remote_;
+  record.status = response.status;
+  record.duration_us = static_cast<long long>(seconds * 1e6);
+  record.bytes_in = request_.body.size();
+  record.bytes_out = res.body().size();
+  record.extra = request_.log_fields.empty() ? nullptr : &request_.log_fields;
+  log::LogAccess(record);
   if (route_) {
     server_.metrics().ObserveRoute(route_->index, response.status, seconds);
   } else {
