@@ -1,6 +1,5 @@
 // The checked-in OpenAPI document and the router must agree on which routes exist.
 #include <gtest/gtest.h>
-#include <stdlib.h>
 
 #include <boost/json.hpp>
 
@@ -8,6 +7,7 @@
 #include <set>
 
 #include "api/app.h"
+#include "common/testing/temp_dir.h"
 #include "meta/sqlite/sqlite_meta_store.h"
 
 namespace quarry::api {
@@ -16,8 +16,6 @@ namespace {
 class OpenApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char dir_template[] = "/tmp/quarry-openapi-XXXXXX";
-    dir_ = ::mkdtemp(dir_template);
     store_ = std::move(OpenSqliteMetaStore({dir_ + "/meta.db"})).value();
     objects_ = std::move(OpenLocalObjectStore(dir_ + "/storage")).value();
     identity_ = std::make_unique<IdentityService>(*store_, clock_);
@@ -26,9 +24,8 @@ class OpenApiTest : public ::testing::Test {
                                                    *identity_, metrics_});
     RegisterRoutes(router_, *app_);
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::string dir_;
+  testing::TempDir temp_{"openapi"};
+  const std::string dir_ = temp_.path().string();
   Config config_;
   SimulatedClock clock_;
   std::unique_ptr<MetaStore> store_;

@@ -48,10 +48,19 @@ Result<std::shared_ptr<const Principal>> Authenticator::Authenticate(std::string
   {
     std::shared_lock lock(cache_mu_);
     auto it = cache_.find(*prefix);
-    if (it != cache_.end()) entry = it->second;
+    if (it != cache_.end()) {
+      entry = it->second;
+    } else if (auto miss = misses_.find(*prefix); miss != misses_.end() && miss->second > clock_.SteadyNow()) {
+      return InvalidKey();
+    }
   }
   if (!entry) {
-    QUARRY_ASSIGN_OR_RETURN(entry, Load(*prefix));
+    auto loaded = Load(*prefix);
+    if (!loaded.ok()) {
+      if (loaded.status().code() == "invalid_api_key") RememberMiss(*prefix);
+      return loaded.status();
+    }
+    entry = std::move(loaded).value();
   }
   QUARRY_RETURN_IF_ERROR(Check(*entry, token));
   entry->last_used.store(clock_.NowMillis(), std::memory_order_relaxed);
@@ -75,6 +84,14 @@ Status Authenticator::Check(Entry& entry, std::string_view token) {
                             "This user is disabled; ask an owner or admin of your tenant");
   }
   return Status::Ok();
+}
+
+// Unknown prefixes are remembered for one refresh interval, so a flood of well-formed fake keys
+// costs one store lookup per prefix per interval instead of one per request.
+void Authenticator::RememberMiss(const std::string& prefix) {
+  std::unique_lock lock(cache_mu_);
+  if (misses_.size() >= options_.max_entries) misses_.clear();
+  misses_[prefix] = clock_.SteadyNow() + options_.refresh_interval;
 }
 
 Result<std::shared_ptr<Authenticator::Entry>> Authenticator::Load(const std::string& prefix) {
@@ -109,6 +126,7 @@ Result<std::shared_ptr<Authenticator::Entry>> Authenticator::Load(const std::str
     // The cache belongs to another epoch: start a fresh one rather than mixing.
     if (epoch_.load() < *epoch) {
       cache_.clear();
+      misses_.clear();
       epoch_.store(*epoch);
     } else {
       return entry;  // loaded with an older epoch: use once, do not cache
@@ -137,14 +155,18 @@ void Authenticator::Refresh() {
     FlushKeyUse();
     std::unique_lock lock(cache_mu_);
     cache_.clear();
+    misses_.clear();
     epoch_.store(*epoch);
   }
+  std::unique_lock lock(cache_mu_);
+  std::erase_if(misses_, [now](const auto& miss) { return miss.second <= now; });
 }
 
 void Authenticator::DropCache() {
   FlushKeyUse();
   std::unique_lock lock(cache_mu_);
   cache_.clear();
+  misses_.clear();
   epoch_.store(-1);
 }
 

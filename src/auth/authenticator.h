@@ -9,6 +9,8 @@
 //     epoch and drops the whole cache when it moved, so a revocation or a disabled tenant, even
 //     one made by another process on the same store, takes effect within one interval. Expiry is
 //     checked against the Clock on every request.
+//   - A well-formed key whose prefix the store does not know is remembered as unknown for one
+//     refresh interval (bounded), so fake keys cannot turn every request into a store lookup.
 //   - Last-used times are collected in memory and written in one batch by Refresh() at most every
 //     `key_use_flush_interval`.
 // Thread-safety: Authenticate and Refresh may be called concurrently from any thread.
@@ -68,6 +70,7 @@ class Authenticator {
   };
 
   Result<std::shared_ptr<Entry>> Load(const std::string& prefix);
+  void RememberMiss(const std::string& prefix);
   Status Check(Entry& entry, std::string_view token);
   void FlushKeyUse();
   void DropCache();
@@ -78,6 +81,8 @@ class Authenticator {
 
   mutable std::shared_mutex cache_mu_;
   std::unordered_map<std::string, std::shared_ptr<Entry>> cache_;  // GUARDED_BY(cache_mu_)
+  // Prefixes the store does not know, until when they are known to be unknown.
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> misses_;  // GUARDED_BY(cache_mu_)
   std::atomic<std::int64_t> epoch_{-1};
 
   std::mutex refresh_mu_;  // serializes Refresh()

@@ -1,6 +1,8 @@
 #include "auth/authenticator.h"
 
 #include <gtest/gtest.h>
+
+#include "common/testing/temp_dir.h"
 #include <stdlib.h>
 
 #include <algorithm>
@@ -86,9 +88,6 @@ constexpr auto kFlushInterval = 10s;
 class AuthenticatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = "/tmp/quarry_auth_test_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
     auto store = OpenSqliteMetaStore({(dir_ / "meta.db").string(), 5000, 4});
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     real_store_ = std::move(store).value();
@@ -114,8 +113,6 @@ class AuthenticatorTest : public ::testing::Test {
     identity_.reset();
     store_.reset();
     real_store_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
   }
 
   static std::string Bearer(const std::string& token) { return "Bearer " + token; }
@@ -148,7 +145,8 @@ class AuthenticatorTest : public ::testing::Test {
     EXPECT_EQ(result.status().code(), "invalid_api_key") << what;
   }
 
-  std::filesystem::path dir_;
+  testing::TempDir temp_{"auth"};
+  const std::filesystem::path dir_ = temp_.path();
   SimulatedClock clock_;
   std::unique_ptr<MetaStore> real_store_;
   std::unique_ptr<CountingMetaStore> store_;
@@ -216,6 +214,17 @@ TEST_F(AuthenticatorTest, BadCredentialsAreAllInvalidApiKey) {
   EXPECT_TRUE(auth_->Authenticate(Bearer(token)).ok());
   // Extra spaces between the scheme and the token are tolerated (regression: they were refused).
   EXPECT_TRUE(auth_->Authenticate("Bearer  " + token).ok());
+}
+
+TEST_F(AuthenticatorTest, UnknownPrefixIsLookedUpOncePerRefreshInterval) {
+  const std::string fake = "Bearer qk_AAAAAAAAAAAA_" + std::string(32, 'B');
+  for (int i = 0; i < 100; ++i) ExpectInvalidKey(auth_->Authenticate(fake), "fake key");
+  EXPECT_EQ(store_->find_by_prefix_calls.load(), 1) << "misses are remembered";
+  clock_.Advance(std::chrono::seconds(1));
+  ExpectInvalidKey(auth_->Authenticate(fake), "fake key after the interval");
+  EXPECT_EQ(store_->find_by_prefix_calls.load(), 2) << "and forgotten after one refresh interval";
+  // A real key is unaffected by remembered misses.
+  EXPECT_TRUE(auth_->Authenticate(Bearer(owner_key_.token)).ok());
 }
 
 TEST_F(AuthenticatorTest, MalformedTokensNeverReachTheStore) {

@@ -199,8 +199,8 @@ void AddAdminCommands(CLI::App& app, ConfigFlags* flags, int* exit_code) {
         }
         QUARRY_ASSIGN_OR_RETURN(tenant_id, TenantId(identity, op, args->tenant));
         request.user_id = args->user;
-        if (!args->scopes.empty()) request.scopes = Split(args->scopes);
       }
+      if (!args->scopes.empty()) request.scopes = Split(args->scopes);
       QUARRY_ASSIGN_OR_RETURN(CreatedKey created, identity.CreateKey(op, tenant_id, request));
       fmt::print(stderr, "created key {} ({}); the secret is shown once:\n", created.key.id, Join(created.key.scopes));
       fmt::print("{}\n", created.token);

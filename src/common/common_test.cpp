@@ -80,7 +80,6 @@ TEST(StatusTest, HttpStatusForEveryErrorCode) {
       {ErrorCode::kAlreadyExists, 409},
       {ErrorCode::kFailedPrecondition, 409},
       {ErrorCode::kMethodNotAllowed, 405},
-      {ErrorCode::kRequestTimeout, 408},
       {ErrorCode::kPayloadTooLarge, 413},
       {ErrorCode::kHeadersTooLarge, 431},
       {ErrorCode::kResourceExhausted, 429},

@@ -12,7 +12,6 @@ int HttpStatusFor(ErrorCode code) {
     case ErrorCode::kAlreadyExists: return 409;
     case ErrorCode::kFailedPrecondition: return 409;
     case ErrorCode::kMethodNotAllowed: return 405;
-    case ErrorCode::kRequestTimeout: return 408;
     case ErrorCode::kPayloadTooLarge: return 413;
     case ErrorCode::kHeadersTooLarge: return 431;
     case ErrorCode::kResourceExhausted: return 429;
@@ -32,7 +31,6 @@ const char* TitleFor(ErrorCode code) {
     case ErrorCode::kAlreadyExists: return "Conflict";
     case ErrorCode::kFailedPrecondition: return "Conflict";
     case ErrorCode::kMethodNotAllowed: return "Method Not Allowed";
-    case ErrorCode::kRequestTimeout: return "Request Timeout";
     case ErrorCode::kPayloadTooLarge: return "Content Too Large";
     case ErrorCode::kHeadersTooLarge: return "Request Header Fields Too Large";
     case ErrorCode::kResourceExhausted: return "Too Many Requests";

@@ -28,7 +28,6 @@ enum class ErrorCode {
   kAlreadyExists,       // 409: a unique name is taken
   kFailedPrecondition,  // 409: the object is in the wrong state for this operation
   kMethodNotAllowed,    // 405
-  kRequestTimeout,      // 408: the client did not send the request in time
   kPayloadTooLarge,     // 413
   kHeadersTooLarge,     // 431
   kResourceExhausted,   // 429: a quota or rate limit

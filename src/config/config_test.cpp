@@ -1,6 +1,8 @@
 #include "config/config.h"
 
 #include <gtest/gtest.h>
+
+#include "common/testing/temp_dir.h"
 #include <stdlib.h>
 
 #include <filesystem>
@@ -40,16 +42,6 @@ const std::vector<std::string> kAllKeys = {
 
 class ConfigTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = "/tmp/quarry_config_test_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
-
   std::string WriteYaml(const std::string& text, const std::string& name = "quarry.yaml") {
     const std::string path = (dir_ / name).string();
     std::ofstream out(path);
@@ -59,7 +51,8 @@ class ConfigTest : public ::testing::Test {
     return path;
   }
 
-  std::filesystem::path dir_;
+  testing::TempDir temp_{"config"};
+  const std::filesystem::path dir_ = temp_.path();
 };
 
 Result<Config> LoadOverride(const std::string& key, const std::string& value) {

@@ -62,8 +62,10 @@ struct Response {
 
 using Handler = std::function<Response(Request&)>;
 
-// Where a handler runs: kInline on the I/O thread (only for handlers that never block: no
-// store access, no file I/O), kBlocking on the server's blocking pool (everything else).
+// Where a handler runs: kInline on the I/O thread, kBlocking on the server's blocking pool.
+// kInline is only for handlers that do no file I/O and at most a rare, short store read: the
+// authenticated /v1/me reads the store once per key per cache epoch (an indexed WAL read, which
+// never waits for writers) and is served from memory otherwise. Everything else is kBlocking.
 enum class Execution { kInline, kBlocking };
 
 inline constexpr std::size_t kDefaultJsonBodyLimit = 1 << 20;  // 1 MiB

@@ -207,35 +207,34 @@ Result<User> IdentityService::UpdateUser(const Principal& actor, const std::stri
                                          const std::string& id_or_email, const UserChanges& changes) {
   QUARRY_RETURN_IF_ERROR(RequireNamedTenant(actor, tenant_id));
   if (!actor.is_operator) QUARRY_RETURN_IF_ERROR(RequireTenantAdmin(actor));
-  QUARRY_ASSIGN_OR_RETURN(User user, GetUser(actor, tenant_id, id_or_email));
-  const bool actor_is_owner = actor.is_operator || actor.user.role == Role::kOwner;
-  if (user.role == Role::kOwner && !actor_is_owner) {
-    return PermissionDenied("role_too_low", "Only an owner may change another owner");
-  }
-  User updated = user;
+  std::optional<Role> new_role;
+  std::optional<UserStatus> new_status;
   if (changes.role) {
-    auto role = ParseRole(*changes.role);
-    if (!role) return Invalid("role", "role must be one of owner, admin, analyst, viewer");
-    if (*role == Role::kOwner && !actor_is_owner) {
-      return PermissionDenied("role_too_low", "Only an owner may make a user an owner");
-    }
-    updated.role = *role;
+    new_role = ParseRole(*changes.role);
+    if (!new_role) return Invalid("role", "role must be one of owner, admin, analyst, viewer");
   }
   if (changes.status) {
-    auto status = ParseUserStatus(*changes.status);
-    if (!status) return Invalid("status", "status must be 'active' or 'disabled'");
-    updated.status = *status;
+    new_status = ParseUserStatus(*changes.status);
+    if (!new_status) return Invalid("status", "status must be 'active' or 'disabled'");
   }
-  updated.updated_at = clock_.NowMillis();
+  QUARRY_ASSIGN_OR_RETURN(const User found, GetUser(actor, tenant_id, id_or_email));
+  const bool actor_is_owner = actor.is_operator || actor.user.role == Role::kOwner;
+  const UnixMillis now = clock_.NowMillis();
+  User user, updated;
   Status st = store_.InTransaction([&](MetaStore& tx) -> Status {
-    // Re-read inside the transaction so a concurrent change is not overwritten with stale data.
-    QUARRY_ASSIGN_OR_RETURN(User current, tx.GetUser(tenant_id, user.id));
-    User next = current;
-    if (changes.role) next.role = updated.role;
-    if (changes.status) next.status = updated.status;
-    next.updated_at = updated.updated_at;
-    user = std::move(current);
-    updated = std::move(next);
+    // Every check runs on the row as it is inside the transaction, so a concurrent change can
+    // neither be overwritten with stale data nor slip past the owner rules.
+    QUARRY_ASSIGN_OR_RETURN(user, tx.GetUser(tenant_id, found.id));
+    if (user.role == Role::kOwner && !actor_is_owner) {
+      return PermissionDenied("role_too_low", "Only an owner may change another owner");
+    }
+    if (new_role == Role::kOwner && !actor_is_owner) {
+      return PermissionDenied("role_too_low", "Only an owner may make a user an owner");
+    }
+    updated = user;
+    if (new_role) updated.role = *new_role;
+    if (new_status) updated.status = *new_status;
+    updated.updated_at = now;
     const bool loses_owner = user.role == Role::kOwner && user.status == UserStatus::kActive &&
                              (updated.role != Role::kOwner || updated.status != UserStatus::kActive);
     if (loses_owner) {

@@ -1,6 +1,8 @@
 #include "identity/identity_service.h"
 
 #include <gtest/gtest.h>
+
+#include "common/testing/temp_dir.h"
 #include <stdlib.h>
 
 #include <algorithm>
@@ -35,9 +37,6 @@ void ExpectError(const Result<T>& result, ErrorCode category, const std::string&
 class IdentityServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = "/tmp/quarry_identity_test_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
     auto store = OpenSqliteMetaStore({(dir_ / "meta.db").string(), 5000, 4});
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(store).value();
@@ -55,8 +54,6 @@ class IdentityServiceTest : public ::testing::Test {
   void TearDown() override {
     service_.reset();
     store_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
   }
 
   // The principal the authenticator would build for `user` holding a key with `scopes`.
@@ -93,7 +90,8 @@ class IdentityServiceTest : public ::testing::Test {
     return v;
   }
 
-  std::filesystem::path dir_;
+  testing::TempDir temp_{"identity"};
+  const std::filesystem::path dir_ = temp_.path();
   SimulatedClock clock_;
   std::unique_ptr<MetaStore> store_;
   std::unique_ptr<IdentityService> service_;

@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+
+#include "common/testing/temp_dir.h"
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -18,9 +20,6 @@ namespace fs = std::filesystem;
 class LocalObjectStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl = "/tmp/quarry_storage_test_XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
     root_ = dir_ / "root";
     outside_ = dir_ / "outside";
     fs::create_directories(outside_);
@@ -30,8 +29,6 @@ class LocalObjectStoreTest : public ::testing::Test {
   }
   void TearDown() override {
     store_.reset();
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
   }
 
   static void WriteFile(const fs::path& path, const std::string& text) {
@@ -55,7 +52,8 @@ class LocalObjectStoreTest : public ::testing::Test {
     return keys.ok() ? *keys : std::vector<std::string>{};
   }
 
-  fs::path dir_;
+  testing::TempDir temp_{"storage"};
+  const std::filesystem::path dir_ = temp_.path();
   fs::path root_;
   fs::path outside_;
   std::unique_ptr<ObjectStore> store_;

@@ -131,6 +131,29 @@ TEST_F(HostileInput, IdleConnectionIsClosed) {
   EXPECT_TRUE(closed);
 }
 
+TEST_F(HostileInput, ExpectContinueIsHonoured) {
+  ASSERT_TRUE(server_->started());
+  RawConnection conn(server_->host(), server_->port());
+  const std::string body = R"({"email":"cont@example.com","role":"viewer"})";
+  ASSERT_TRUE(conn.Send("POST /v1/users HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + server_->demo_key() +
+                        "\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: " +
+                        std::to_string(body.size()) + "\r\n\r\n"));
+  std::string interim = conn.ReadUntil("\r\n\r\n", 5s);
+  EXPECT_EQ(interim.rfind("HTTP/1.1 100 Continue", 0), 0u) << interim;
+  ASSERT_TRUE(conn.Send(body));
+  std::string response = conn.ReadUntil("cont@example.com", 5s);
+  EXPECT_NE(response.find("HTTP/1.1 201"), std::string::npos) << response;
+}
+
+TEST_F(HostileInput, ExpectContinueOverLimitIsRefusedWithoutReadingTheBody) {
+  ASSERT_TRUE(server_->started());
+  RawConnection conn(server_->host(), server_->port());
+  ASSERT_TRUE(conn.Send("POST /v1/users HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                        "Content-Length: 104857600\r\n\r\n"));
+  std::string response = conn.ReadUntil("}", 5s);
+  EXPECT_EQ(response.rfind("HTTP/1.1 413", 0), 0u) << response;
+}
+
 TEST_F(HostileInput, NoStackTraceOrPathInErrors) {
   ASSERT_TRUE(server_->started());
   auto r = server_->Request("GET", "/v1/users/%00");

@@ -1,6 +1,8 @@
 #include "meta/sqlite/sqlite_meta_store.h"
 
 #include <gtest/gtest.h>
+
+#include "common/testing/temp_dir.h"
 #include <stdlib.h>
 
 #include <algorithm>
@@ -23,13 +25,8 @@ constexpr UnixMillis kT0 = 1'767'225'600'000;
 class SqliteMetaStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string tmpl =
-        (std::filesystem::path(::testing::TempDir()) / "quarry_meta_XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
     path_ = (dir_ / "meta.db").string();
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   std::unique_ptr<MetaStore> Open(int max_connections = 8, int busy_timeout_ms = 5000) {
     auto store = OpenSqliteMetaStore({path_, busy_timeout_ms, max_connections});
@@ -54,7 +51,8 @@ class SqliteMetaStoreTest : public ::testing::Test {
     return stmt->ColumnInt64(0);
   }
 
-  std::filesystem::path dir_;
+  testing::TempDir temp_{"meta"};
+  const std::filesystem::path dir_ = temp_.path();
   std::string path_;
 };
 
