@@ -11,6 +11,7 @@
 #include "http/http.h"
 #include "http/metrics.h"
 #include "identity/identity_service.h"
+#include "jobs/job_service.h"
 #include "meta/meta_store.h"
 #include "storage/object_store.h"
 
@@ -25,6 +26,9 @@ struct AppContext {
   Authenticator& authenticator;
   IdentityService& identity;
   http::HttpMetrics& metrics;
+  jobs::JobService& jobs;
+  JobStore& job_store;                        // for queue gauges on /metrics
+  const jobs::JobMetrics* job_metrics;        // nullptr when this process runs no workers
 };
 
 void RegisterRoutes(http::Router& router, AppContext& app);

@@ -102,6 +102,18 @@ Result<std::optional<std::vector<std::string>>> FieldReader::StringArray(const c
   return std::optional<std::vector<std::string>>(std::move(out));
 }
 
+Result<std::optional<std::string>> FieldReader::ObjectJson(const char* name, std::size_t max_bytes) {
+  known_.insert(name);
+  auto it = object_.find(name);
+  if (it == object_.end() || it->value().is_null()) return std::optional<std::string>();
+  if (!it->value().is_object()) return InvalidField(name, fmt::format("'{}' must be a JSON object", name));
+  std::string text = boost::json::serialize(it->value());
+  if (text.size() > max_bytes) {
+    return InvalidField(name, fmt::format("'{}' may be at most {} bytes of JSON", name, max_bytes));
+  }
+  return std::optional<std::string>(std::move(text));
+}
+
 Status FieldReader::RejectUnknownFields() const {
   for (const auto& field : object_) {
     const std::string key(field.key());

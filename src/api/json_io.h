@@ -28,6 +28,8 @@ class FieldReader {
   Result<std::optional<std::string>> String(const char* name, bool required = false);
   Result<std::optional<std::int64_t>> Int(const char* name, std::int64_t min, std::int64_t max);
   Result<std::optional<std::vector<std::string>>> StringArray(const char* name, std::size_t max_items);
+  // A JSON object field, returned serialized (at most `max_bytes`).
+  Result<std::optional<std::string>> ObjectJson(const char* name, std::size_t max_bytes);
   // Call after reading every known field.
   Status RejectUnknownFields() const;
 

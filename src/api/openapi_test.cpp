@@ -20,8 +20,10 @@ class OpenApiTest : public ::testing::Test {
     objects_ = std::move(OpenLocalObjectStore(dir_ + "/storage")).value();
     identity_ = std::make_unique<IdentityService>(*store_, clock_);
     authenticator_ = std::make_unique<Authenticator>(*store_, clock_, AuthenticatorOptions{});
+    job_store_ = std::move(OpenSqliteJobStore({dir_ + "/meta.db"})).value();
+    job_service_ = std::make_unique<jobs::JobService>(*job_store_, registry_, clock_, jobs::JobServiceOptions{});
     app_ = std::make_unique<AppContext>(AppContext{config_, clock_, *store_, *objects_, *authenticator_,
-                                                   *identity_, metrics_});
+                                                   *identity_, metrics_, *job_service_, *job_store_, nullptr});
     RegisterRoutes(router_, *app_);
   }
   testing::TempDir temp_{"openapi"};
@@ -33,6 +35,9 @@ class OpenApiTest : public ::testing::Test {
   std::unique_ptr<IdentityService> identity_;
   std::unique_ptr<Authenticator> authenticator_;
   http::HttpMetrics metrics_;
+  std::unique_ptr<JobStore> job_store_;
+  jobs::HandlerRegistry registry_;
+  std::unique_ptr<jobs::JobService> job_service_;
   std::unique_ptr<AppContext> app_;
   http::Router router_;
 };

@@ -7,6 +7,7 @@ void RegisterMeRoutes(http::Router& router, AppContext& app);
 void RegisterUserRoutes(http::Router& router, AppContext& app);
 void RegisterKeyRoutes(http::Router& router, AppContext& app);
 void RegisterTenantRoutes(http::Router& router, AppContext& app);
+void RegisterJobRoutes(http::Router& router, AppContext& app);
 
 void RegisterRoutes(http::Router& router, AppContext& app) {
   RegisterSystemRoutes(router, app);
@@ -14,6 +15,7 @@ void RegisterRoutes(http::Router& router, AppContext& app) {
   RegisterUserRoutes(router, app);
   RegisterKeyRoutes(router, app);
   RegisterTenantRoutes(router, app);
+  RegisterJobRoutes(router, app);
 }
 
 }  // namespace quarry::api

@@ -1,9 +1,41 @@
 // Operational endpoints: liveness, readiness, metrics, the OpenAPI document.
 #include "api/handler_support.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 namespace quarry::api {
+
+namespace {
+
+std::string RenderJobMetrics(AppContext& app) {
+  std::string out;
+  out += "# HELP quarry_jobs Jobs queued or running, by kind and state.\n# TYPE quarry_jobs gauge\n";
+  auto counts = app.job_store.Counts();
+  if (counts.ok()) {
+    for (const auto& [key, n] : counts->active) {
+      out += fmt::format("quarry_jobs{{kind=\"{}\",state=\"{}\"}} {}\n", key.first, ToString(key.second), n);
+    }
+  }
+  if (const jobs::JobMetrics* m = app.job_metrics) {
+    auto counter = [&out](const char* name, const char* help, auto value) {
+      out += fmt::format("# HELP {0} {1}\n# TYPE {0} counter\n{0} {2}\n", name, help, value);
+    };
+    counter("quarry_job_claims_total", "Jobs claimed by this process's workers.", m->claims.load());
+    counter("quarry_job_claim_seconds_total", "Time spent in claims that returned a job (sum).",
+            static_cast<double>(m->claim_micros.load()) / 1e6);
+    counter("quarry_job_run_seconds_total", "Time spent running handlers (sum).", static_cast<double>(m->run_micros.load()) / 1e6);
+    counter("quarry_jobs_succeeded_total", "Attempts that succeeded.", m->succeeded.load());
+    counter("quarry_jobs_failed_total", "Jobs that failed for good.", m->failed.load());
+    counter("quarry_jobs_canceled_total", "Jobs canceled while running.", m->canceled.load());
+    counter("quarry_job_retries_total", "Attempts that failed and were queued again.", m->retries.load());
+    counter("quarry_job_rescues_total", "Jobs rescued after their worker stopped heartbeating.", m->rescued.load());
+    counter("quarry_job_leases_lost_total", "Attempts whose outcome was discarded: the lease was lost.", m->lease_lost.load());
+  }
+  return out;
+}
+
+}  // namespace
 
 void RegisterSystemRoutes(http::Router& router, AppContext& app) {
   router.Add({"GET", "/healthz",
@@ -29,12 +61,11 @@ void RegisterSystemRoutes(http::Router& router, AppContext& app) {
                 return http::Response::Problem(not_ready, request);
               }});
 
-  router.Add({"GET", "/metrics",
-              [&app](http::Request&) {
+  // Blocking: the queue gauges read the job store.
+  router.Add({"GET", "/metrics", [&app](http::Request&) {
                 return http::Response::Text(200, "text/plain; version=0.0.4; charset=utf-8",
-                                            app.metrics.Render(QUARRY_VERSION));
-              },
-              http::Execution::kInline});
+                                            app.metrics.Render(QUARRY_VERSION) + RenderJobMetrics(app));
+              }});
 
   router.Add({"GET", "/openapi.json",
               [](http::Request&) {

@@ -30,6 +30,7 @@ void AddConfigFlags(CLI::App* command, ConfigFlags* flags);
 std::optional<Config> LoadConfigOrReport(const ConfigFlags& flags, ConfigSources* sources_out = nullptr);
 
 int RunServe(const ConfigFlags& flags);
+int RunWorker(const ConfigFlags& flags);
 int RunConfigPrint(const ConfigFlags& flags);
 void AddAdminCommands(CLI::App& app, ConfigFlags* flags, int* exit_code);
 

@@ -68,12 +68,23 @@ Result<int> LockDataDir(const DataDirPaths& paths) {
   return fd;
 }
 
-Result<std::unique_ptr<MetaStore>> OpenMetaStore(const Config& config, const DataDirPaths& paths) {
+namespace {
+SqliteOptions StoreOptions(const Config& config, const DataDirPaths& paths, int connections) {
   SqliteOptions options;
   options.path = paths.meta_db();
   options.busy_timeout_ms = static_cast<int>(config.metadata_busy_timeout.count());
-  options.max_connections = std::max(4, config.blocking_threads + config.io_threads);
-  return OpenSqliteMetaStore(options);
+  options.max_connections = connections;
+  return options;
+}
+}  // namespace
+
+Result<std::unique_ptr<MetaStore>> OpenMetaStore(const Config& config, const DataDirPaths& paths) {
+  return OpenSqliteMetaStore(StoreOptions(config, paths, std::max(4, config.blocking_threads + config.io_threads)));
+}
+
+Result<std::unique_ptr<JobStore>> OpenJobStore(const Config& config, const DataDirPaths& paths) {
+  // Workers, the heartbeat and maintenance threads, and the API's blocking pool.
+  return OpenSqliteJobStore(StoreOptions(config, paths, std::max(4, config.job_workers + 2 + config.blocking_threads)));
 }
 
 }  // namespace quarry::cli

@@ -4,6 +4,7 @@
 //   secrets/       bootstrap keys, mode 0600 (operator.key, demo.key)
 //   server.addr    the address the running server listens on
 //   quarry.lock    held by the running server: one server per data dir
+//   scratch/       job attempts' temporary files (removed after each attempt)
 #pragma once
 
 #include <memory>
@@ -11,6 +12,7 @@
 
 #include "common/status.h"
 #include "config/config.h"
+#include "meta/job_store.h"
 #include "meta/meta_store.h"
 
 namespace quarry::cli {
@@ -22,6 +24,7 @@ struct DataDirPaths {
   std::string secrets() const { return root + "/secrets"; }
   std::string server_addr() const { return root + "/server.addr"; }
   std::string lock() const { return root + "/quarry.lock"; }
+  std::string scratch() const { return root + "/scratch"; }
 };
 
 // Creates the data dir and its private subdirectories (0700) when missing.
@@ -34,7 +37,8 @@ Status WriteFileAtomically(const std::string& path, const std::string& contents,
 // "data_dir_in_use" when another server holds it.
 Result<int> LockDataDir(const DataDirPaths& paths);
 
-// Opens the metadata store named by the configuration.
+// Opens the metadata store and the job store named by the configuration.
 Result<std::unique_ptr<MetaStore>> OpenMetaStore(const Config& config, const DataDirPaths& paths);
+Result<std::unique_ptr<JobStore>> OpenJobStore(const Config& config, const DataDirPaths& paths);
 
 }  // namespace quarry::cli

@@ -17,6 +17,11 @@ int main(int argc, char** argv) {
   quarry::cli::AddConfigFlags(serve, &serve_flags);
   serve->callback([&] { exit_code = quarry::cli::RunServe(serve_flags); });
 
+  quarry::cli::ConfigFlags worker_flags;
+  CLI::App* worker = app.add_subcommand("worker", "run job workers only, on the data dir of a running server");
+  quarry::cli::AddConfigFlags(worker, &worker_flags);
+  worker->callback([&] { exit_code = quarry::cli::RunWorker(worker_flags); });
+
   quarry::cli::ConfigFlags config_flags;
   CLI::App* config = app.add_subcommand("config", "inspect the configuration")->require_subcommand(1);
   CLI::App* print = config->add_subcommand("print", "print the effective configuration, secrets redacted");

@@ -9,8 +9,10 @@
 #include "api/app.h"
 #include "cli/commands.h"
 #include "cli/data_dir.h"
+#include "cli/job_runtime.h"
 #include "common/log.h"
 #include "http/server.h"
+#include "jobs/worker_pool.h"
 
 namespace quarry::cli {
 namespace {
@@ -77,6 +79,8 @@ int RunServe(const ConfigFlags& flags) {
   if (!store.ok()) return fail(store.status());
   auto objects = OpenLocalObjectStore(paths.storage());
   if (!objects.ok()) return fail(objects.status());
+  auto job_store = OpenJobStore(config, paths);
+  if (!job_store.ok()) return fail(job_store.status());
 
   const Clock& clock = SystemClock::Instance();
   IdentityService identity(**store, clock);
@@ -87,8 +91,22 @@ int RunServe(const ConfigFlags& flags) {
                                                    static_cast<std::size_t>(config.auth_cache_max_entries)});
   authenticator.StartBackgroundRefresh();
 
+  jobs::HandlerRegistry registry;
+  jobs::RegisterBuiltinHandlers(registry, config.job_allow_test_kinds);
+  std::unique_ptr<jobs::WorkerPool> workers;
+  if (config.job_workers > 0) {
+    // Leases of this server's previous runs carry the same prefix and are expired at start.
+    workers = std::make_unique<jobs::WorkerPool>(**job_store, registry, clock,
+                                                 WorkerOptionsFrom(config, paths, "serve@" + HostName() + "/"));
+    if (Status st = workers->Start(); !st.ok()) return fail(st);
+  }
+  jobs::JobService job_service(**job_store, registry, clock, JobServiceOptionsFrom(config),
+                               [&workers] { if (workers) workers->Notify(); },
+                               workers ? &workers->metrics() : nullptr);
+
   http::HttpMetrics metrics;
-  api::AppContext app{config, clock, **store, **objects, authenticator, identity, metrics};
+  api::AppContext app{config, clock, **store, **objects, authenticator, identity, metrics,
+                      job_service, **job_store, workers ? &workers->metrics() : nullptr};
   http::Router router(static_cast<std::size_t>(config.max_json_body_bytes));
   api::RegisterRoutes(router, app);
 
@@ -108,6 +126,7 @@ int RunServe(const ConfigFlags& flags) {
   log::Flush();
 
   server->RunUntilStopped();
+  if (workers) workers->Stop(config.job_shutdown_grace);
   authenticator.Stop();
   ::unlink(paths.server_addr().c_str());
   spdlog::info("quarry stopped");

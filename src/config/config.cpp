@@ -112,6 +112,16 @@ const std::vector<Setting>& Settings() {
       {"auth.cache_refresh", Kind::kDuration, 10, 1'000, "how often key revocations and disabled tenants are picked up", QUARRY_DURATION(auth_cache_refresh)},
       {"auth.cache_max_entries", Kind::kInt, 1, 10'000'000, "API keys kept verified in memory", QUARRY_INT(auth_cache_max_entries)},
       {"auth.key_use_flush", Kind::kDuration, 100, 3'600'000, "how often keys' last-used times are written", QUARRY_DURATION(auth_key_use_flush)},
+      {"jobs.workers", Kind::kInt, 0, 256, "job worker threads run by `quarry serve` (0: none; use `quarry worker`)", QUARRY_INT(job_workers)},
+      {"jobs.lease", Kind::kDuration, 1'000, 3'600'000, "how long a claimed job is leased before it must be renewed", QUARRY_DURATION(job_lease)},
+      {"jobs.heartbeat", Kind::kDuration, 10, 600'000, "how often running jobs renew their lease and write progress", QUARRY_DURATION(job_heartbeat)},
+      {"jobs.poll_interval", Kind::kDuration, 1, 60'000, "how often idle workers look for work", QUARRY_DURATION(job_poll_interval)},
+      {"jobs.rescue_interval", Kind::kDuration, 10, 600'000, "how often jobs with expired leases are rescued", QUARRY_DURATION(job_rescue_interval)},
+      {"jobs.retention", Kind::kDuration, 60'000, 3'650LL * 24 * 3'600'000, "how long finished jobs stay queryable", QUARRY_DURATION(job_retention)},
+      {"jobs.shutdown_grace", Kind::kDuration, 0, 3'600'000, "how long running jobs may finish on shutdown before their leases are released", QUARRY_DURATION(job_shutdown_grace)},
+      {"jobs.max_queued_per_tenant", Kind::kInt, 1, 10'000'000, "queued jobs a tenant may have (beyond: 429)", QUARRY_INT(job_max_queued_per_tenant)},
+      {"jobs.max_running_per_tenant", Kind::kInt, 1, 10'000, "jobs of one tenant running at once", QUARRY_INT(job_max_running_per_tenant)},
+      {"jobs.allow_test_kinds", Kind::kBool, 0, 1, "let API users submit the test kinds 'sleep' and 'noop'", QUARRY_BOOL(job_allow_test_kinds)},
   };
   return kSettings;
 }

@@ -45,6 +45,17 @@ struct Config {
   int auth_cache_max_entries = 100'000;
   std::chrono::milliseconds auth_key_use_flush{10'000};
 
+  int job_workers = 2;  // in-process workers of `quarry serve` (0: none)
+  std::chrono::milliseconds job_lease{30'000};
+  std::chrono::milliseconds job_heartbeat{2'000};
+  std::chrono::milliseconds job_poll_interval{250};
+  std::chrono::milliseconds job_rescue_interval{1'000};
+  std::chrono::milliseconds job_retention{7LL * 24 * 3'600'000};
+  std::chrono::milliseconds job_shutdown_grace{30'000};
+  int job_max_queued_per_tenant = 10'000;
+  int job_max_running_per_tenant = 2;
+  bool job_allow_test_kinds = false;
+
   // Listen address split into host and port (valid after a successful load).
   std::string listen_host() const;
   std::uint16_t listen_port() const;

@@ -38,6 +38,16 @@ const std::vector<std::string> kAllKeys = {
     "auth.cache_refresh",
     "auth.cache_max_entries",
     "auth.key_use_flush",
+    "jobs.workers",
+    "jobs.lease",
+    "jobs.heartbeat",
+    "jobs.poll_interval",
+    "jobs.rescue_interval",
+    "jobs.retention",
+    "jobs.shutdown_grace",
+    "jobs.max_queued_per_tenant",
+    "jobs.max_running_per_tenant",
+    "jobs.allow_test_kinds",
 };
 
 class ConfigTest : public ::testing::Test {

@@ -58,6 +58,77 @@ const Migration kV1 = {
     },
 };
 
+// Version 2: the durable job queue (JobStore).
+//   - jobs: one row per job; `state` is one of ToString(JobState). attempt_started_at is the
+//     start of the running attempt (NULL unless running), the basis of the tenant's charge.
+//   - job_tenants: per-tenant queue counters and fair-share position, maintained in the same
+//     transaction as every job state change, so `queued` and `running` always equal the number
+//     of the tenant's jobs in those states and the claim never counts rows in `jobs`.
+//     `pass` is the tenant's service in microseconds divided by `weight` (an integer >= 1).
+//   - job_fencing: exactly one row; the last fencing token handed out (tokens only grow).
+const Migration kV2 = {
+    2,
+    {
+        "CREATE TABLE jobs ("
+        " id TEXT PRIMARY KEY NOT NULL,"
+        " tenant_id TEXT NOT NULL REFERENCES tenants(id),"
+        " user_id TEXT NOT NULL,"
+        " kind TEXT NOT NULL,"
+        " payload TEXT NOT NULL,"
+        " state TEXT NOT NULL,"
+        " priority INTEGER NOT NULL,"
+        " attempt INTEGER NOT NULL,"
+        " max_attempts INTEGER NOT NULL,"
+        " run_after BIGINT NOT NULL,"
+        " lease_owner TEXT NULL,"
+        " lease_expires_at BIGINT NULL,"
+        " fencing_token BIGINT NOT NULL,"
+        " progress TEXT NOT NULL,"
+        " result TEXT NULL,"
+        " error_code TEXT NULL,"
+        " error_message TEXT NULL,"
+        " error_details TEXT NULL,"
+        " cancel_requested INTEGER NOT NULL,"
+        " idempotency_key TEXT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " started_at BIGINT NULL,"
+        " finished_at BIGINT NULL,"
+        " attempt_started_at BIGINT NULL)",
+
+        // The claim: a tenant's next queued job, highest priority first, then oldest.
+        "CREATE INDEX jobs_claim ON jobs (tenant_id, state, priority DESC, id)",
+        // The rescuer: running jobs whose lease expired.
+        "CREATE INDEX jobs_lease ON jobs (state, lease_expires_at)",
+        // Listing a tenant's jobs, newest first.
+        "CREATE INDEX jobs_tenant_id ON jobs (tenant_id, id)",
+        // Idempotent enqueue: the tenant's recent job with the same key.
+        "CREATE INDEX jobs_idempotency ON jobs (tenant_id, idempotency_key)"
+        " WHERE idempotency_key IS NOT NULL",
+        // Retention: final jobs by finish time.
+        "CREATE INDEX jobs_finished ON jobs (state, finished_at)",
+        // Per-kind running counts (kind limits) and Counts().
+        "CREATE INDEX jobs_state_kind ON jobs (state, kind)",
+
+        "CREATE TABLE job_tenants ("
+        " tenant_id TEXT PRIMARY KEY NOT NULL REFERENCES tenants(id),"
+        " weight BIGINT NOT NULL DEFAULT 1 CHECK (weight >= 1),"
+        " pass BIGINT NOT NULL DEFAULT 0,"
+        " queued BIGINT NOT NULL DEFAULT 0 CHECK (queued >= 0),"
+        " running BIGINT NOT NULL DEFAULT 0 CHECK (running >= 0))",
+
+        // The claim's candidate tenants (least pass first) and the activation rule's minimum
+        // pass of the active tenants; only active tenants are in it.
+        "CREATE INDEX job_tenants_active ON job_tenants (pass, running, tenant_id)"
+        " WHERE queued > 0 OR running > 0",
+
+        "CREATE TABLE job_fencing ("
+        " id INTEGER PRIMARY KEY CHECK (id = 1),"
+        " value BIGINT NOT NULL)",
+
+        "INSERT INTO job_fencing (id, value) VALUES (1, 0)",
+    },
+};
+
 Status SchemaTooNew(int found) {
   return FailedPrecondition(
       "schema_too_new",
@@ -77,7 +148,7 @@ Result<bool> IsApplied(Connection& conn, int version) {
 }  // namespace
 
 const std::vector<Migration>& Migrations() {
-  static const std::vector<Migration> kMigrations = {kV1};
+  static const std::vector<Migration> kMigrations = {kV1, kV2};
   return kMigrations;
 }
 

@@ -1,4 +1,4 @@
-// SQLite implementation of MetaStore for the embedded mode.
+// SQLite implementations of MetaStore and JobStore for the embedded mode.
 //
 // One database file (WAL mode, foreign keys on, busy timeout, synchronous=FULL) opened through a
 // small pool of connections, so readers never wait on each other; writes use BEGIN IMMEDIATE.
@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "meta/job_store.h"
 #include "meta/meta_store.h"
 
 namespace quarry {
@@ -26,5 +27,10 @@ int SqliteLatestSchemaVersion();
 // Opens (and migrates) the store. Errors: Unavailable "metadata_store_unavailable" when the file
 // cannot be opened, FailedPrecondition "schema_too_new" when the schema is newer than known.
 Result<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(const SqliteOptions& options);
+
+// Opens (and migrates) the job store, with its own connection pool, on the metadata database
+// file (jobs reference tenants). Opening both stores, in either order and from several
+// processes, is safe: migrations are idempotent. Errors as above.
+Result<std::unique_ptr<JobStore>> OpenSqliteJobStore(const SqliteOptions& options);
 
 }  // namespace quarry

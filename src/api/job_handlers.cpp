@@ -1,0 +1,114 @@
+// /v1/jobs: the background job queue as users see it.
+#include "api/handler_support.h"
+
+namespace quarry::api {
+namespace {
+
+boost::json::value OptionalTime(const std::optional<UnixMillis>& t) {
+  return t ? boost::json::value(FormatRfc3339(*t)) : boost::json::value(nullptr);
+}
+
+boost::json::value ParseOrNull(const std::string& json) {
+  if (json.empty()) return nullptr;
+  boost::system::error_code ec;
+  auto value = boost::json::parse(json, ec);
+  return ec ? boost::json::value(nullptr) : value;
+}
+
+boost::json::object JobJson(const Job& job, const jobs::JobProgress& progress) {
+  boost::json::object o;
+  o["id"] = job.id;
+  o["kind"] = job.kind;
+  o["state"] = ToString(job.state);
+  o["user_id"] = job.user_id;
+  o["priority"] = job.priority;
+  o["attempt"] = job.attempt;
+  o["max_attempts"] = job.max_attempts;
+  o["cancel_requested"] = job.cancel_requested;
+  o["progress"] = {{"percent", progress.percent >= 0 ? boost::json::value(progress.percent) : boost::json::value(nullptr)},
+                   {"phase", progress.phase},
+                   {"done", progress.done},
+                   {"total", progress.total},
+                   {"unit", progress.unit},
+                   {"message", progress.message}};
+  o["payload"] = ParseOrNull(job.payload_json);
+  o["result"] = job.state == JobState::kSucceeded ? ParseOrNull(job.result_json) : boost::json::value(nullptr);
+  if (!job.error_code.empty()) {
+    o["error"] = {{"code", job.error_code}, {"message", job.error_message}, {"details", ParseOrNull(job.error_details_json)}};
+  } else {
+    o["error"] = nullptr;
+  }
+  o["idempotency_key"] = job.idempotency_key.empty() ? boost::json::value(nullptr) : boost::json::value(job.idempotency_key);
+  o["run_after"] = FormatRfc3339(job.run_after);
+  o["created_at"] = FormatRfc3339(job.created_at);
+  o["started_at"] = OptionalTime(job.started_at);
+  o["finished_at"] = OptionalTime(job.finished_at);
+  return o;
+}
+
+boost::json::object ViewJson(const jobs::JobView& view) {
+  boost::json::object o = JobJson(view.job, view.progress);
+  o["queue_position"] = view.queue_position ? boost::json::value(*view.queue_position) : boost::json::value(nullptr);
+  o["estimated_start_at"] = OptionalTime(view.estimated_start_at);
+  return o;
+}
+
+}  // namespace
+
+void RegisterJobRoutes(http::Router& router, AppContext& app) {
+  router.Add({"POST", "/v1/jobs", Authed(app, [&app](http::Request& req, const Principal& p) {
+                auto body = ParseJsonObject(req);
+                if (!body.ok()) return Problem(req, body.status());
+                FieldReader fields(*body);
+                auto kind = fields.String("kind", true);
+                if (!kind.ok()) return Problem(req, kind.status());
+                auto priority = fields.Int("priority", -100, 100);
+                if (!priority.ok()) return Problem(req, priority.status());
+                auto payload = fields.ObjectJson("payload", 64 * 1024);
+                if (!payload.ok()) return Problem(req, payload.status());
+                if (Status st = fields.RejectUnknownFields(); !st.ok()) return Problem(req, st);
+                jobs::Submission submission{**kind, payload->value_or("{}"), static_cast<int>(priority->value_or(0)),
+                                            std::string(req.headers.Get("Idempotency-Key"))};
+                auto enqueued = app.jobs.Submit(p, submission);
+                if (!enqueued.ok()) return Problem(req, enqueued.status());
+                auto view = app.jobs.Get(p, enqueued->job.id);
+                if (!view.ok()) return Problem(req, view.status());
+                http::Response response = JsonResponse(enqueued->existing ? 200 : 202, ViewJson(*view));
+                response.headers.emplace_back("Location", "/v1/jobs/" + enqueued->job.id);
+                if (enqueued->existing) response.headers.emplace_back("Idempotent-Replayed", "true");
+                return response;
+              })});
+
+  router.Add({"GET", "/v1/jobs", Authed(app, [&app](http::Request& req, const Principal& p) {
+                auto page = ParsePage(req);
+                if (!page.ok()) return Problem(req, page.status());
+                JobFilter filter;
+                if (auto it = req.query.find("state"); it != req.query.end()) {
+                  filter.state = ParseJobState(it->second);
+                  if (!filter.state) {
+                    return Problem(req, InvalidArgument("invalid_state", "state must be one of queued, running, "
+                                                                         "succeeded, failed, canceled"));
+                  }
+                }
+                if (auto it = req.query.find("kind"); it != req.query.end()) filter.kind = it->second.substr(0, 64);
+                if (auto it = req.query.find("user_id"); it != req.query.end()) filter.user_id = it->second.substr(0, 64);
+                auto jobs = app.jobs.List(p, filter, *page);
+                if (!jobs.ok()) return Problem(req, jobs.status());
+                boost::json::array items;
+                for (const auto& job : jobs->items) items.push_back(JobJson(job, jobs::ProgressFromJson(job.progress_json)));
+                boost::json::object out;
+                out["items"] = std::move(items);
+                out["next_cursor"] = jobs->next_cursor ? boost::json::value(*jobs->next_cursor) : boost::json::value(nullptr);
+                return JsonResponse(200, out);
+              })});
+
+  router.Add({"GET", "/v1/jobs/{id}", Authed(app, [&app](http::Request& req, const Principal& p) {
+                return Render(req, app.jobs.Get(p, req.path_params["id"]), 200, ViewJson);
+              })});
+
+  router.Add({"POST", "/v1/jobs/{id}/cancel", Authed(app, [&app](http::Request& req, const Principal& p) {
+                return Render(req, app.jobs.Cancel(p, req.path_params["id"]), 200, ViewJson);
+              })});
+}
+
+}  // namespace quarry::api

@@ -1,0 +1,74 @@
+// JobService: the queue as users and other services see it: submit, list, inspect and cancel
+// jobs, with tenant isolation and permissions. Workers are separate (WorkerPool).
+//
+// Permissions (docs/jobs.md): tenant members only (the operator key has no tenant). Everyone
+// sees and cancels their own jobs; owners and admins (with the admin scope) see and cancel every
+// job of their tenant. Submitting needs the write scope. Other tenants' jobs are NotFound.
+// Thread-safety: safe to call concurrently.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "auth/principal.h"
+#include "common/clock.h"
+#include "jobs/job_handler.h"
+#include "jobs/worker_pool.h"
+#include "meta/job_store.h"
+
+namespace quarry::jobs {
+
+struct JobServiceOptions {
+  int max_queued_per_tenant = 10'000;
+  std::chrono::milliseconds idempotency_window{24 * 3'600'000LL};
+  int workers = 2;                       // for start-time estimates
+  std::size_t max_payload_bytes = 64 * 1024;
+};
+
+struct Submission {
+  std::string kind;
+  std::string payload_json = "{}";
+  int priority = 0;               // -100..100
+  std::string idempotency_key;    // optional, 1..200 printable ASCII characters
+};
+
+struct JobView {
+  Job job;
+  JobProgress progress;
+  std::optional<std::int64_t> queue_position;      // while queued
+  std::optional<UnixMillis> estimated_start_at;    // while queued, when durations are known
+};
+
+class JobService {
+ public:
+  // `notify` wakes local workers after an enqueue; `metrics` (optional) feeds start estimates.
+  JobService(JobStore& store, const HandlerRegistry& registry, const Clock& clock, JobServiceOptions options,
+             std::function<void()> notify = nullptr, const JobMetrics* metrics = nullptr)
+      : store_(store), registry_(registry), clock_(clock), options_(options), notify_(std::move(notify)),
+        metrics_(metrics) {}
+
+  // A job of a user-submittable kind (POST /v1/jobs).
+  Result<EnqueueResult> Submit(const Principal& actor, const Submission& submission);
+  // Any registered kind, for services that start jobs on the user's behalf (uploads, exports).
+  Result<EnqueueResult> Enqueue(const Principal& actor, const Submission& submission);
+
+  Result<Page<Job>> List(const Principal& actor, JobFilter filter, const PageRequest& page);
+  Result<JobView> Get(const Principal& actor, const std::string& job_id);
+  Result<JobView> Cancel(const Principal& actor, const std::string& job_id);
+
+ private:
+  Status RequireMember(const Principal& actor) const;
+  bool SeesWholeTenant(const Principal& actor) const;
+  Result<JobView> View(Job job);
+
+  JobStore& store_;
+  const HandlerRegistry& registry_;
+  const Clock& clock_;
+  const JobServiceOptions options_;
+  const std::function<void()> notify_;
+  const JobMetrics* metrics_;
+};
+
+}  // namespace quarry::jobs

@@ -1,0 +1,47 @@
+#include "jobs/progress.h"
+
+#include <boost/json.hpp>
+
+namespace quarry::jobs {
+
+std::string ProgressToJson(const JobProgress& p) {
+  boost::json::object o;
+  if (p.percent >= 0) o["percent"] = p.percent;
+  else o["percent"] = nullptr;
+  o["phase"] = p.phase;
+  o["done"] = p.done;
+  o["total"] = p.total;
+  o["unit"] = p.unit;
+  o["message"] = p.message;
+  return boost::json::serialize(o);
+}
+
+JobProgress ProgressFromJson(const std::string& json) {
+  JobProgress p;
+  boost::system::error_code ec;
+  auto value = boost::json::parse(json, ec);
+  if (ec || !value.is_object()) return p;
+  const auto& o = value.as_object();
+  auto number = [&](const char* key) -> double {
+    auto it = o.find(key);
+    if (it == o.end()) return 0;
+    if (it->value().is_double()) return it->value().as_double();
+    if (it->value().is_int64()) return static_cast<double>(it->value().as_int64());
+    if (it->value().is_uint64()) return static_cast<double>(it->value().as_uint64());
+    return 0;
+  };
+  auto text = [&](const char* key) -> std::string {
+    auto it = o.find(key);
+    return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : "";
+  };
+  auto percent = o.find("percent");
+  p.percent = percent != o.end() && !percent->value().is_null() ? number("percent") : -1;
+  p.phase = text("phase");
+  p.done = static_cast<std::int64_t>(number("done"));
+  p.total = static_cast<std::int64_t>(number("total"));
+  p.unit = text("unit");
+  p.message = text("message");
+  return p;
+}
+
+}  // namespace quarry::jobs

@@ -1,0 +1,253 @@
+#include "jobs/worker_pool.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+
+#include "common/ids.h"
+
+namespace quarry::jobs {
+namespace {
+
+namespace fs = std::filesystem;
+
+long long MicrosSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+WorkerPool::WorkerPool(JobStore& store, const HandlerRegistry& registry, const Clock& clock,
+                       WorkerPoolOptions options)
+    : store_(store), registry_(registry), clock_(clock), options_(std::move(options)),
+      run_id_(RandomAlphanumeric(8)) {}
+
+WorkerPool::~WorkerPool() { Stop(std::chrono::milliseconds(0)); }
+
+std::string WorkerPool::OwnerId(int worker_index) const {
+  return options_.owner_prefix + run_id_ + "/" + std::to_string(worker_index);
+}
+
+int WorkerPool::running() const {
+  std::lock_guard lock(mu_);
+  return static_cast<int>(active_.size());
+}
+
+Status WorkerPool::Start() {
+  auto expired = store_.ExpireLeases(options_.owner_prefix, clock_.NowMillis());
+  if (!expired.ok()) return expired.status();
+  if (*expired > 0) {
+    // Their worker is gone, not failing: requeue them with no backoff.
+    spdlog::warn("{} job(s) were still leased by a previous run of this server; rescuing them", *expired);
+    auto rescued = store_.RescueExpired(clock_.NowMillis() + 1, [](int) { return std::chrono::milliseconds(0); });
+    if (!rescued.ok()) return rescued.status();
+    metrics_.rescued.fetch_add(rescued->requeued + rescued->failed, std::memory_order_relaxed);
+  }
+  std::lock_guard lock(mu_);
+  stopping_ = false;
+  for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this, i] { WorkerLoop(i); });
+  threads_.emplace_back([this] { PeriodicLoop(options_.heartbeat, &WorkerPool::HeartbeatOnce); });
+  threads_.emplace_back([this] { PeriodicLoop(options_.rescue_interval, &WorkerPool::MaintainOnce); });
+  return Status::Ok();
+}
+
+void WorkerPool::Notify() {
+  {
+    std::lock_guard lock(mu_);
+    notified_ = true;
+  }
+  cv_.notify_one();
+}
+
+void WorkerPool::Stop(std::chrono::milliseconds grace) {
+  std::unique_lock lock(mu_);
+  if (threads_.empty()) return;
+  stopping_ = true;
+  cv_.notify_all();
+  // Running attempts may finish within the grace period.
+  cv_.wait_for(lock, grace, [this] { return active_.empty(); });
+  std::vector<std::shared_ptr<JobContext>> unfinished;
+  for (auto& [id, context] : active_) unfinished.push_back(context);
+  lock.unlock();
+  if (!unfinished.empty()) {
+    spdlog::warn("stopping with {} job(s) still running; releasing their leases", unfinished.size());
+    for (auto& context : unfinished) context->RequestCancel();
+    // Their attempts are fenced off from now on: whatever they still do cannot be published.
+    for (int i = 0; i < options_.workers; ++i) (void)store_.ExpireLeases(OwnerId(i), clock_.NowMillis());
+    (void)store_.RescueExpired(clock_.NowMillis() + 1, [](int) { return std::chrono::milliseconds(0); });
+  }
+  for (auto& thread : threads_) thread.join();
+  threads_.clear();
+}
+
+void WorkerPool::WorkerLoop(int worker_index) {
+  while (true) {
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) return;
+    }
+    if (RunOnce(worker_index)) continue;
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, options_.poll_interval, [this] { return stopping_ || notified_; });
+    notified_ = false;
+  }
+}
+
+void WorkerPool::PeriodicLoop(std::chrono::milliseconds interval, void (WorkerPool::*step)()) {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    cv_.wait_for(lock, interval, [this] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    (this->*step)();
+    lock.lock();
+  }
+}
+
+bool WorkerPool::RunOnce(int worker_index) {
+  ClaimRequest request;
+  request.worker_id = OwnerId(worker_index);
+  request.lease = options_.lease;
+  request.kinds = registry_.Kinds();
+  request.kind_limits = registry_.KindLimits();
+  request.max_running_per_tenant = options_.max_running_per_tenant;
+  const auto claim_start = std::chrono::steady_clock::now();
+  auto claimed = store_.Claim(request, clock_.NowMillis());
+  if (!claimed.ok()) {
+    spdlog::warn("claiming a job failed: {}", claimed.status().ToString());
+    return false;
+  }
+  if (!*claimed) return false;
+  metrics_.claims.fetch_add(1, std::memory_order_relaxed);
+  metrics_.claim_micros.fetch_add(MicrosSince(claim_start), std::memory_order_relaxed);
+  Job job = std::move(**claimed);
+
+  const std::string scratch = options_.scratch_root.empty()
+                                  ? std::string()
+                                  : options_.scratch_root + "/" + job.tenant_id + "/" + job.id + "-" +
+                                        std::to_string(job.fencing_token);
+  if (!scratch.empty()) {
+    std::error_code ec;
+    fs::create_directories(scratch, ec);
+  }
+  auto context = std::make_shared<JobContext>(job, scratch);
+  {
+    std::lock_guard lock(mu_);
+    active_[job.id] = context;
+  }
+  const auto run_start = std::chrono::steady_clock::now();
+  Result<std::string> result = Internal("no_handler", "no handler is registered for kind '" + job.kind + "'");
+  if (JobHandler* handler = registry_.Handler(job.kind)) {
+    try {
+      result = handler->Run(*context);
+    } catch (const std::exception& e) {
+      spdlog::error("job {} ({}) threw: {}", job.id, job.kind, e.what());
+      result = Internal("handler_crashed", "the job's handler failed unexpectedly; see the server log");
+    }
+  }
+  metrics_.run_micros.fetch_add(MicrosSince(run_start), std::memory_order_relaxed);
+
+  AttemptOutcome outcome = Decide(job, *context, result);
+  if (context->TakeProgressChange()) outcome.progress_json = ProgressToJson(context->progress());
+  Status finished = store_.Finish(job.id, job.fencing_token, outcome, clock_.NowMillis());
+  if (!finished.ok()) {
+    if (finished.code() == "lease_lost") {
+      metrics_.lease_lost.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("job {}: lease lost before the attempt ended; its outcome is discarded", job.id);
+    } else {
+      spdlog::error("job {}: recording the outcome failed: {}", job.id, finished.ToString());
+    }
+  } else {
+    switch (outcome.kind) {
+      case AttemptOutcome::Kind::kSucceeded: metrics_.succeeded.fetch_add(1, std::memory_order_relaxed); break;
+      case AttemptOutcome::Kind::kFailed: metrics_.failed.fetch_add(1, std::memory_order_relaxed); break;
+      case AttemptOutcome::Kind::kCanceled: metrics_.canceled.fetch_add(1, std::memory_order_relaxed); break;
+      case AttemptOutcome::Kind::kRetry: metrics_.retries.fetch_add(1, std::memory_order_relaxed); break;
+    }
+  }
+  if (!scratch.empty()) {
+    std::error_code ec;
+    fs::remove_all(scratch, ec);
+  }
+  {
+    std::lock_guard lock(mu_);
+    active_.erase(job.id);
+  }
+  cv_.notify_all();
+  return true;
+}
+
+AttemptOutcome WorkerPool::Decide(const Job& job, const JobContext& context, const Result<std::string>& result) {
+  AttemptOutcome outcome;
+  if (result.ok()) {
+    outcome.kind = AttemptOutcome::Kind::kSucceeded;
+    outcome.result_json = result.value();
+    return outcome;
+  }
+  const Status& error = result.status();
+  outcome.error_code = error.code();
+  outcome.error_message = error.message();
+  if (context.cancel_requested() && !context.lease_lost()) {
+    outcome.kind = AttemptOutcome::Kind::kCanceled;
+    outcome.error_code = "canceled";
+    outcome.error_message = "the job was canceled";
+    return outcome;
+  }
+  const KindPolicy* policy = registry_.Policy(job.kind);
+  if (policy && IsRetryable(error) && job.attempt < job.max_attempts) {
+    outcome.kind = AttemptOutcome::Kind::kRetry;
+    outcome.retry_at = clock_.NowMillis() + Backoff(*policy, job.attempt).count();
+    return outcome;
+  }
+  outcome.kind = AttemptOutcome::Kind::kFailed;
+  return outcome;
+}
+
+void WorkerPool::HeartbeatOnce() {
+  std::vector<std::shared_ptr<JobContext>> running;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, context] : active_) running.push_back(context);
+  }
+  for (auto& context : running) {
+    const Job& job = context->job();
+    context->TakeProgressChange();
+    auto cancel = store_.Heartbeat(job.id, job.fencing_token, clock_.NowMillis() + options_.lease.count(),
+                                   ProgressToJson(context->progress()));
+    if (!cancel.ok()) {
+      if (cancel.status().code() == "lease_lost") {
+        spdlog::warn("job {}: lease lost; stopping the attempt", job.id);
+        context->MarkLeaseLost();
+      } else {
+        spdlog::warn("job {}: heartbeat failed: {}", job.id, cancel.status().ToString());
+      }
+      continue;
+    }
+    if (*cancel) context->RequestCancel();
+  }
+}
+
+void WorkerPool::MaintainOnce() {
+  const UnixMillis now = clock_.NowMillis();
+  auto rescued = store_.RescueExpired(now, [](int attempt) {
+    static const KindPolicy kDefault;
+    return Backoff(kDefault, attempt);
+  });
+  if (rescued.ok()) {
+    if (rescued->requeued + rescued->failed > 0) {
+      metrics_.rescued.fetch_add(rescued->requeued + rescued->failed, std::memory_order_relaxed);
+      spdlog::warn("rescued {} job(s) whose worker stopped heartbeating ({} requeued, {} failed)",
+                   rescued->requeued + rescued->failed, rescued->requeued, rescued->failed);
+      Notify();
+    }
+  } else {
+    spdlog::warn("rescuing expired jobs failed: {}", rescued.status().ToString());
+  }
+  // Retention: small batches, so the write lock is never held for long.
+  for (int round = 0; round < 20; ++round) {
+    auto deleted = store_.DeleteFinishedBefore(now - options_.retention.count(), 500);
+    if (!deleted.ok() || *deleted < 500) break;
+  }
+}
+
+}  // namespace quarry::jobs

@@ -1,0 +1,101 @@
+// WorkerPool: threads that claim jobs from the JobStore, run their handlers, heartbeat their
+// leases (carrying progress), and rescue jobs whose workers vanished.
+//
+// Threads: `workers` worker threads (claim, run, finish), one heartbeat thread (renews the
+// leases of running attempts every `heartbeat`, writes changed progress in the same write, and
+// relays cancellation and lost leases to the handlers), one maintenance thread (rescues expired
+// leases every `rescue_interval`; deletes finished jobs past `retention` in batches).
+// Every loop step is also callable directly (RunOnce, HeartbeatOnce, MaintainOnce) so tests can
+// drive the pool on a simulated clock without threads.
+// Thread-safety: all public methods may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "jobs/job_handler.h"
+#include "meta/job_store.h"
+
+namespace quarry::jobs {
+
+struct WorkerPoolOptions {
+  // Lease owners are "<owner_prefix><run id>/<worker index>": a server expires the leases of its
+  // previous runs at start-up by this prefix.
+  std::string owner_prefix = "worker/";
+  int workers = 2;
+  std::chrono::milliseconds lease{30'000};
+  std::chrono::milliseconds heartbeat{2'000};
+  std::chrono::milliseconds poll_interval{250};
+  std::chrono::milliseconds rescue_interval{1'000};
+  std::chrono::milliseconds retention{7 * 24 * 3'600'000LL};
+  int max_running_per_tenant = 2;
+  std::string scratch_root;  // attempt scratch dirs live below it
+};
+
+// Counters for /metrics.
+struct JobMetrics {
+  std::atomic<std::uint64_t> claims{0};
+  std::atomic<std::uint64_t> claim_micros{0};  // total time spent in Claim calls that got a job
+  std::atomic<std::uint64_t> succeeded{0};
+  std::atomic<std::uint64_t> failed{0};
+  std::atomic<std::uint64_t> canceled{0};
+  std::atomic<std::uint64_t> retries{0};
+  std::atomic<std::uint64_t> rescued{0};
+  std::atomic<std::uint64_t> lease_lost{0};
+  std::atomic<std::uint64_t> run_micros{0};  // total handler time
+};
+
+class WorkerPool {
+ public:
+  WorkerPool(JobStore& store, const HandlerRegistry& registry, const Clock& clock, WorkerPoolOptions options);
+  ~WorkerPool();
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+
+  // Expires leases still held by earlier runs with this owner prefix, then starts the threads.
+  Status Start();
+  // Wakes idle workers: work may be available (called after a local enqueue).
+  void Notify();
+  // Stops claiming; lets running attempts finish until `grace` has passed; then asks the rest to
+  // stop and releases their leases so that another worker picks their jobs up at once.
+  void Stop(std::chrono::milliseconds grace);
+
+  // One claim-run-finish on the calling thread; false when no job was claimed.
+  bool RunOnce(int worker_index);
+  void HeartbeatOnce();
+  void MaintainOnce();
+
+  const JobMetrics& metrics() const { return metrics_; }
+  const WorkerPoolOptions& options() const { return options_; }
+  int running() const;
+
+ private:
+  std::string OwnerId(int worker_index) const;
+  void WorkerLoop(int worker_index);
+  void PeriodicLoop(std::chrono::milliseconds interval, void (WorkerPool::*step)());
+  AttemptOutcome Decide(const Job& job, const JobContext& context, const Result<std::string>& result);
+
+  JobStore& store_;
+  const HandlerRegistry& registry_;
+  const Clock& clock_;
+  const WorkerPoolOptions options_;
+  const std::string run_id_;
+  JobMetrics metrics_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;  // GUARDED_BY(mu_)
+  bool notified_ = false;  // GUARDED_BY(mu_)
+  std::map<std::string, std::shared_ptr<JobContext>> active_;  // GUARDED_BY(mu_), by job id
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace quarry::jobs

@@ -1,0 +1,283 @@
+// The worker pool driven step by step (RunOnce / HeartbeatOnce / MaintainOnce) on a simulated
+// clock against the real SQLite job store: outcomes, retries, cancellation, rescue and fencing.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <future>
+#include <set>
+#include <thread>
+
+#include "common/ids.h"
+#include "common/testing/temp_dir.h"
+#include "jobs/worker_pool.h"
+#include "meta/sqlite/sqlite_meta_store.h"
+
+namespace quarry::jobs {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A handler the test controls: it announces that it started, then waits until released (or
+// canceled), then returns what the test chose.
+class GateHandler final : public JobHandler {
+ public:
+  Result<std::string> Run(JobContext& context) override {
+    JobProgress progress;
+    progress.phase = "gated";
+    progress.percent = 50;
+    context.ReportProgress(progress);
+    started_.set_value();
+    std::future<void> release = release_.get_future();
+    while (release.wait_for(0ms) != std::future_status::ready) {
+      if (context.WaitForCancel(5ms)) return Status(ErrorCode::kFailedPrecondition, "canceled", "canceled");
+    }
+    return std::string(R"({"gate":"passed"})");
+  }
+  std::future<void> started() { return started_.get_future(); }
+  void Release() { release_.set_value(); }
+
+ private:
+  std::promise<void> started_;
+  std::promise<void> release_;
+};
+
+class ScriptedHandler final : public JobHandler {
+ public:
+  explicit ScriptedHandler(Status error) : error_(std::move(error)) {}
+  Result<std::string> Run(JobContext&) override {
+    ++runs;
+    if (error_.ok()) return std::string("{}");
+    return error_;
+  }
+  int runs = 0;
+
+ private:
+  Status error_;
+};
+
+class WorkerPoolTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    meta_ = std::move(OpenSqliteMetaStore({(temp_.path() / "meta.db").string()})).value();
+    store_ = std::move(OpenSqliteJobStore({(temp_.path() / "meta.db").string()})).value();
+    Tenant tenant{NewId("ten", clock_.NowMillis()), "acme", "Acme", TenantStatus::kActive, 0, 0};
+    ASSERT_TRUE(meta_->InsertTenant(tenant).ok());
+    tenant_id_ = tenant.id;
+  }
+
+  WorkerPool MakePool(const HandlerRegistry& registry) {
+    WorkerPoolOptions options;
+    options.owner_prefix = "test/";
+    options.lease = 30s;
+    options.scratch_root = (temp_.path() / "scratch").string();
+    return WorkerPool(*store_, registry, clock_, options);
+  }
+
+  std::string Enqueue(const std::string& kind, int max_attempts = 1) {
+    NewJob job;
+    job.tenant_id = tenant_id_;
+    job.user_id = "usr_test";
+    job.kind = kind;
+    job.max_attempts = max_attempts;
+    job.run_after = clock_.NowMillis();
+    auto result = store_->Enqueue(job, 1000, 24h, clock_.NowMillis());
+    EXPECT_TRUE(result.ok()) << result.status().ToString();
+    return result->job.id;
+  }
+
+  Job Get(const std::string& id) { return std::move(store_->Get(tenant_id_, id)).value(); }
+
+  testing::TempDir temp_{"workers"};
+  SimulatedClock clock_;
+  std::unique_ptr<MetaStore> meta_;
+  std::unique_ptr<JobStore> store_;
+  std::string tenant_id_;
+};
+
+TEST_F(WorkerPoolTest, SuccessStoresTheResultAndRemovesScratch) {
+  HandlerRegistry registry;
+  RegisterBuiltinHandlers(registry, true);
+  WorkerPool pool = MakePool(registry);
+  const std::string id = Enqueue("noop");
+  EXPECT_TRUE(pool.RunOnce(0));
+  EXPECT_FALSE(pool.RunOnce(0)) << "nothing left";
+  Job job = Get(id);
+  EXPECT_EQ(job.state, JobState::kSucceeded);
+  EXPECT_EQ(job.result_json, "{}");
+  EXPECT_EQ(job.attempt, 1);
+  EXPECT_TRUE(job.finished_at.has_value());
+  EXPECT_EQ(pool.metrics().succeeded.load(), 1u);
+  EXPECT_TRUE(std::filesystem::is_empty(temp_.path() / "scratch" / tenant_id_));
+}
+
+TEST_F(WorkerPoolTest, RetryableErrorsRetryWithBackoffUntilAttemptsRunOut) {
+  HandlerRegistry registry;
+  auto handler = std::make_shared<ScriptedHandler>(Unavailable("disk_full", "no space left"));
+  KindPolicy policy;
+  policy.max_attempts = 3;
+  policy.backoff_base = 1s;
+  policy.backoff_cap = 10s;
+  registry.Register("flaky", policy, handler);
+  WorkerPool pool = MakePool(registry);
+  const std::string id = Enqueue("flaky", 3);
+
+  ASSERT_TRUE(pool.RunOnce(0));
+  Job job = Get(id);
+  EXPECT_EQ(job.state, JobState::kQueued) << "retryable: back to queued";
+  EXPECT_EQ(job.error_code, "disk_full") << "the last error stays visible while it waits";
+  EXPECT_LE(job.run_after, clock_.NowMillis() + 1000);
+  clock_.Advance(1s);
+  ASSERT_TRUE(pool.RunOnce(0));
+  clock_.Advance(2s);
+  ASSERT_TRUE(pool.RunOnce(0));
+  job = Get(id);
+  EXPECT_EQ(job.state, JobState::kFailed);
+  EXPECT_EQ(job.attempt, 3);
+  EXPECT_EQ(handler->runs, 3);
+  EXPECT_EQ(pool.metrics().retries.load(), 2u);
+}
+
+TEST_F(WorkerPoolTest, PermanentErrorsFailAtOnce) {
+  HandlerRegistry registry;
+  auto handler = std::make_shared<ScriptedHandler>(InvalidArgument("bad_file", "not a CSV"));
+  KindPolicy policy;
+  policy.max_attempts = 5;
+  registry.Register("parse", policy, handler);
+  WorkerPool pool = MakePool(registry);
+  const std::string id = Enqueue("parse", 5);
+  ASSERT_TRUE(pool.RunOnce(0));
+  Job job = Get(id);
+  EXPECT_EQ(job.state, JobState::kFailed);
+  EXPECT_EQ(job.error_code, "bad_file");
+  EXPECT_EQ(job.error_message, "not a CSV");
+  EXPECT_EQ(handler->runs, 1);
+}
+
+TEST_F(WorkerPoolTest, HeartbeatCarriesProgressAndCancellation) {
+  HandlerRegistry registry;
+  auto gate = std::make_shared<GateHandler>();
+  registry.Register("gate", KindPolicy{}, gate);
+  WorkerPool pool = MakePool(registry);
+  const std::string id = Enqueue("gate");
+  auto started = gate->started();
+  std::thread worker([&] { pool.RunOnce(0); });
+  ASSERT_EQ(started.wait_for(10s), std::future_status::ready);
+
+  pool.HeartbeatOnce();
+  EXPECT_NE(Get(id).progress_json.find("gated"), std::string::npos) << "progress travels with the heartbeat";
+  ASSERT_TRUE(store_->RequestCancel(tenant_id_, id, clock_.NowMillis()).ok());
+  pool.HeartbeatOnce();  // relays the cancellation to the handler
+  worker.join();
+  Job job = Get(id);
+  EXPECT_EQ(job.state, JobState::kCanceled);
+  EXPECT_EQ(pool.metrics().canceled.load(), 1u);
+}
+
+TEST_F(WorkerPoolTest, StalledWorkerIsFencedOffAfterRescue) {
+  HandlerRegistry registry;
+  auto gate = std::make_shared<GateHandler>();
+  registry.Register("gate", KindPolicy{3}, gate);
+  WorkerPool stalled = MakePool(registry);
+  const std::string id = Enqueue("gate", 3);
+  auto started = gate->started();
+  std::thread worker([&] { stalled.RunOnce(0); });
+  ASSERT_EQ(started.wait_for(10s), std::future_status::ready);
+  const std::int64_t first_token = Get(id).fencing_token;
+
+  // The stalled worker stops heartbeating; its lease runs out and the job is rescued.
+  clock_.Advance(31s);
+  HandlerRegistry healthy_registry;
+  auto healthy_handler = std::make_shared<ScriptedHandler>(Status::Ok());
+  healthy_registry.Register("gate", KindPolicy{3}, healthy_handler);
+  WorkerPool healthy = MakePool(healthy_registry);
+  healthy.MaintainOnce();
+  EXPECT_EQ(Get(id).state, JobState::kQueued);
+  clock_.Advance(10min);  // past any backoff
+  ASSERT_TRUE(healthy.RunOnce(0));
+  Job done = Get(id);
+  EXPECT_EQ(done.state, JobState::kSucceeded);
+  EXPECT_GT(done.fencing_token, first_token);
+
+  // The stalled worker wakes up and finishes: its outcome must not be published.
+  gate->Release();
+  worker.join();
+  Job after = Get(id);
+  EXPECT_EQ(after.state, JobState::kSucceeded);
+  EXPECT_EQ(after.result_json, "{}") << "the rescued attempt's result stands";
+  EXPECT_EQ(stalled.metrics().lease_lost.load(), 1u);
+  EXPECT_EQ(healthy_handler->runs, 1);
+}
+
+TEST_F(WorkerPoolTest, StartExpiresLeasesOfThePreviousRun) {
+  HandlerRegistry registry;
+  RegisterBuiltinHandlers(registry, true);
+  // sleep allows 3 attempts: the interrupted one counts (a job that crashes its server must not
+  // loop forever), the next one runs.
+  const std::string id = Enqueue("sleep", 3);
+  ClaimRequest claim;
+  claim.worker_id = "test/previous-run/0";
+  claim.kinds = {"sleep"};
+  ASSERT_TRUE(store_->Claim(claim, clock_.NowMillis()).ok());
+  ASSERT_EQ(Get(id).state, JobState::kRunning);
+
+  WorkerPoolOptions options;
+  options.owner_prefix = "test/";
+  options.workers = 1;
+  options.poll_interval = 10ms;
+  WorkerPool pool(*store_, registry, clock_, options);
+  ASSERT_TRUE(pool.Start().ok());
+  // The job is requeued at once (runnable from the next millisecond); the pool's worker, or this
+  // thread if the pool stops first, runs it.
+  clock_.Advance(1ms);
+  pool.Notify();
+  pool.Stop(10s);
+  while (pool.RunOnce(0)) {
+  }
+  EXPECT_EQ(Get(id).state, JobState::kSucceeded);
+  EXPECT_EQ(Get(id).attempt, 2);
+}
+
+TEST(Backoff, FullJitterWithinTheExponentialCeiling) {
+  KindPolicy policy;
+  policy.backoff_base = 1s;
+  policy.backoff_cap = 8s;
+  for (int attempt = 1; attempt <= 6; ++attempt) {
+    const long long ceiling = std::min<long long>(8000, 1000LL << (attempt - 1));
+    for (int i = 0; i < 200; ++i) {
+      auto delay = Backoff(policy, attempt).count();
+      EXPECT_GE(delay, 0);
+      EXPECT_LE(delay, ceiling);
+    }
+  }
+}
+
+TEST(Retryable, ClassifiesByCategory) {
+  EXPECT_TRUE(IsRetryable(Unavailable("x", "disk full")));
+  EXPECT_TRUE(IsRetryable(Status(ErrorCode::kResourceExhausted, "x", "y")));
+  EXPECT_FALSE(IsRetryable(InvalidArgument("x", "bad file")));
+  EXPECT_FALSE(IsRetryable(NotFound("x", "gone")));
+}
+
+TEST(JobStates, TransitionTable) {
+  using S = JobState;
+  const std::vector<S> all = {S::kQueued, S::kRunning, S::kSucceeded, S::kFailed, S::kCanceled};
+  std::set<std::pair<S, S>> legal = {{S::kQueued, S::kRunning},    {S::kQueued, S::kCanceled},
+                                     {S::kRunning, S::kSucceeded}, {S::kRunning, S::kFailed},
+                                     {S::kRunning, S::kCanceled},  {S::kRunning, S::kQueued}};
+  for (S from : all) {
+    for (S to : all) {
+      EXPECT_EQ(IsLegalTransition(from, to), legal.count({from, to}) == 1)
+          << ToString(from) << " -> " << ToString(to);
+    }
+  }
+}
+
+TEST(JobProgressJson, RoundTrips) {
+  JobProgress p{42.5, "reading", 10, 20, "rows", "half \"way\""};
+  EXPECT_EQ(ProgressFromJson(ProgressToJson(p)), p);
+  EXPECT_EQ(ProgressFromJson("not json"), JobProgress{});
+  EXPECT_EQ(ProgressFromJson("{}").percent, -1);
+}
+
+}  // namespace
+}  // namespace quarry::jobs

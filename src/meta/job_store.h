@@ -1,0 +1,142 @@
+// JobStore: the durable queue's storage contract. Implementations: SQLite (embedded mode,
+// meta/sqlite/) now, PostgreSQL (SELECT ... FOR UPDATE SKIP LOCKED) in the scale-out mode.
+//
+// Contract (every implementation):
+//   - Every method is atomic (one transaction) and safe to call concurrently from any thread and
+//     from several processes sharing the store.
+//   - State changes follow IsLegalTransition; a final job never changes again.
+//   - Claim hands a queued job to exactly one caller and gives it a fencing token greater than
+//     every token handed out before. Heartbeat and Finish succeed only while the caller's token is
+//     still the job's current token and the job is running: otherwise FailedPrecondition
+//     "lease_lost", and nothing is written.
+//   - Tenant reads take the tenant id; another tenant's job is NotFound "job_not_found", exactly
+//     like a missing one.
+//   - Fair claim: among tenants that have a runnable queued job and are below their running cap,
+//     the one with the least service (its "pass": service in milliseconds divided by its weight,
+//     charged 1 ms at each claim and the attempt's running time when it ends) goes first; a
+//     tenant that becomes active starts at the lowest pass of the active tenants, so it cannot
+//     bank credit while idle. Within the tenant: highest priority, then oldest.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+#include "meta/job_records.h"
+#include "meta/records.h"
+
+namespace quarry {
+
+struct NewJob {
+  std::string tenant_id;
+  std::string user_id;
+  std::string kind;
+  std::string payload_json = "{}";
+  int priority = 0;
+  int max_attempts = 1;
+  UnixMillis run_after = 0;
+  std::string idempotency_key;  // empty: none
+};
+
+struct EnqueueResult {
+  Job job;
+  bool existing = false;  // the idempotency key matched a job created within the window
+};
+
+struct ClaimRequest {
+  std::string worker_id;
+  std::chrono::milliseconds lease{30'000};
+  std::vector<std::string> kinds;          // kinds this worker can run
+  std::map<std::string, int> kind_limits;  // running at once across all workers; absent: no limit
+  int max_running_per_tenant = 1'000'000;
+};
+
+// How a running attempt ends.
+struct AttemptOutcome {
+  enum class Kind { kSucceeded, kFailed, kRetry, kCanceled };
+  Kind kind = Kind::kSucceeded;
+  std::string result_json;         // kSucceeded
+  std::string error_code;          // kFailed, kRetry
+  std::string error_message;
+  std::string error_details_json;
+  UnixMillis retry_at = 0;         // kRetry: back to queued, runnable from then
+  std::string progress_json;       // the attempt's last progress; empty keeps the stored one
+};
+
+struct JobFilter {
+  std::optional<JobState> state;
+  std::string kind;     // empty: any
+  std::string user_id;  // empty: any
+};
+
+struct JobCounts {
+  // (kind, state) -> number of jobs, for queued and running only.
+  std::map<std::pair<std::string, JobState>, std::int64_t> active;
+};
+
+// What the rescuer did.
+struct RescueReport {
+  int requeued = 0;
+  int failed = 0;
+};
+
+class JobStore {
+ public:
+  virtual ~JobStore() = default;
+
+  // Errors: ResourceExhausted "queue_full" when the tenant already has `max_queued` queued jobs
+  // (the message names the limit). An idempotency key already used by the tenant for a job
+  // created after `now - idempotency_window` returns that job with existing=true.
+  virtual Result<EnqueueResult> Enqueue(const NewJob& job, int max_queued,
+                                        std::chrono::milliseconds idempotency_window, UnixMillis now) = 0;
+
+  // Claims the next job under the fair policy (see above), or nullopt when nothing fits.
+  virtual Result<std::optional<Job>> Claim(const ClaimRequest& request, UnixMillis now) = 0;
+
+  // Renews the lease to `lease_expires_at` and records progress. Returns whether cancellation
+  // has been requested.
+  virtual Result<bool> Heartbeat(const std::string& job_id, std::int64_t fencing_token,
+                                 UnixMillis lease_expires_at, const std::string& progress_json) = 0;
+
+  // Ends the running attempt. kRetry puts the job back to queued (attempt kept) when attempts
+  // remain, otherwise it fails with the given error. Charges the tenant the attempt's time.
+  virtual Status Finish(const std::string& job_id, std::int64_t fencing_token,
+                        const AttemptOutcome& outcome, UnixMillis now) = 0;
+
+  // A queued job becomes canceled at once; a running one gets cancel_requested (its worker sees
+  // it at the next heartbeat). A final job is returned unchanged.
+  virtual Result<Job> RequestCancel(const std::string& tenant_id, const std::string& job_id,
+                                    UnixMillis now) = 0;
+
+  // Running jobs whose lease expired before `now`: back to queued with run_after =
+  // now + backoff(attempt) while attempt < max_attempts, else failed "lease_expired".
+  virtual Result<RescueReport> RescueExpired(
+      UnixMillis now, const std::function<std::chrono::milliseconds(int attempt)>& backoff) = 0;
+
+  // Makes every lease held by an owner starting with `owner_prefix` expire at `now` (start-up:
+  // the previous run of this server holds nothing any more). Returns how many.
+  virtual Result<int> ExpireLeases(const std::string& owner_prefix, UnixMillis now) = 0;
+
+  virtual Result<Job> Get(const std::string& tenant_id, const std::string& job_id) = 0;
+  // Newest first; the cursor is the last id returned.
+  virtual Result<Page<Job>> List(const std::string& tenant_id, const JobFilter& filter,
+                                 const PageRequest& page) = 0;
+
+  // Jobs expected to start before this queued job under round-robin between tenants: with A the
+  // queued jobs of its tenant ahead of it (higher priority, or equal and older), A plus, for every
+  // other tenant with queued jobs, min(its queued jobs, A + 1). 0 for a job that is not queued.
+  virtual Result<std::int64_t> QueuePosition(const Job& job) = 0;
+
+  // Deletes up to `batch` final jobs that finished before `cutoff`; returns how many.
+  virtual Result<int> DeleteFinishedBefore(UnixMillis cutoff, int batch) = 0;
+
+  virtual Result<JobCounts> Counts() = 0;
+};
+
+}  // namespace quarry
