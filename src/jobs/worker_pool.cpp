@@ -25,7 +25,7 @@ WorkerPool::WorkerPool(JobStore& store, const HandlerRegistry& registry, const C
 WorkerPool::~WorkerPool() { Stop(std::chrono::milliseconds(0)); }
 
 std::string WorkerPool::OwnerId(int worker_index) const {
-  return options_.owner_prefix + run_id_ + "/" + std::to_string(worker_index);
+  return options_.owner_prefix + run_id_ + "/" + std::to_string(worker_index) + "/";
 }
 
 int WorkerPool::running() const {
@@ -71,10 +71,11 @@ void WorkerPool::Stop(std::chrono::milliseconds grace) {
   lock.unlock();
   if (!unfinished.empty()) {
     spdlog::warn("stopping with {} job(s) still running; releasing their leases", unfinished.size());
+    // Give the jobs back first, without counting the attempt; then tell the handlers to stop.
+    // In this order nothing they do can end a job: their jobs no longer run under their tokens.
+    auto released = store_.ReleaseLeases(options_.owner_prefix + run_id_ + "/", clock_.NowMillis());
+    if (!released.ok()) spdlog::error("releasing job leases failed: {}", released.status().ToString());
     for (auto& context : unfinished) context->RequestCancel();
-    // Their attempts are fenced off from now on: whatever they still do cannot be published.
-    for (int i = 0; i < options_.workers; ++i) (void)store_.ExpireLeases(OwnerId(i), clock_.NowMillis());
-    (void)store_.RescueExpired(clock_.NowMillis() + 1, [](int) { return std::chrono::milliseconds(0); });
   }
   for (auto& thread : threads_) thread.join();
   threads_.clear();
@@ -86,7 +87,11 @@ void WorkerPool::WorkerLoop(int worker_index) {
       std::lock_guard lock(mu_);
       if (stopping_) return;
     }
-    if (RunOnce(worker_index)) continue;
+    std::optional<Job> job = ClaimNext(worker_index);
+    if (job) {
+      while (job) job = RunAttempt(worker_index, std::move(*job), /*chain=*/true);
+      continue;
+    }
     std::unique_lock lock(mu_);
     cv_.wait_for(lock, options_.poll_interval, [this] { return stopping_ || notified_; });
     notified_ = false;
@@ -104,24 +109,38 @@ void WorkerPool::PeriodicLoop(std::chrono::milliseconds interval, void (WorkerPo
   }
 }
 
-bool WorkerPool::RunOnce(int worker_index) {
+ClaimRequest WorkerPool::MakeClaimRequest(int worker_index) const {
   ClaimRequest request;
   request.worker_id = OwnerId(worker_index);
   request.lease = options_.lease;
   request.kinds = registry_.Kinds();
   request.kind_limits = registry_.KindLimits();
   request.max_running_per_tenant = options_.max_running_per_tenant;
+  return request;
+}
+
+std::optional<Job> WorkerPool::ClaimNext(int worker_index) {
   const auto claim_start = std::chrono::steady_clock::now();
-  auto claimed = store_.Claim(request, clock_.NowMillis());
+  auto claimed = store_.Claim(MakeClaimRequest(worker_index), clock_.NowMillis());
   if (!claimed.ok()) {
     spdlog::warn("claiming a job failed: {}", claimed.status().ToString());
-    return false;
+    return std::nullopt;
   }
-  if (!*claimed) return false;
-  metrics_.claims.fetch_add(1, std::memory_order_relaxed);
-  metrics_.claim_micros.fetch_add(MicrosSince(claim_start), std::memory_order_relaxed);
-  Job job = std::move(**claimed);
+  if (*claimed) {
+    metrics_.claims.fetch_add(1, std::memory_order_relaxed);
+    metrics_.claim_micros.fetch_add(MicrosSince(claim_start), std::memory_order_relaxed);
+  }
+  return std::move(claimed).value();
+}
 
+bool WorkerPool::RunOnce(int worker_index) {
+  std::optional<Job> job = ClaimNext(worker_index);
+  if (!job) return false;
+  RunAttempt(worker_index, std::move(*job), /*chain=*/false);
+  return true;
+}
+
+std::optional<Job> WorkerPool::RunAttempt(int worker_index, Job job, bool chain) {
   const std::string scratch = options_.scratch_root.empty()
                                   ? std::string()
                                   : options_.scratch_root + "/" + job.tenant_id + "/" + job.id + "-" +
@@ -146,10 +165,36 @@ bool WorkerPool::RunOnce(int worker_index) {
     }
   }
   metrics_.run_micros.fetch_add(MicrosSince(run_start), std::memory_order_relaxed);
+  if (!scratch.empty()) {
+    std::error_code ec;
+    fs::remove_all(scratch, ec);
+  }
 
   AttemptOutcome outcome = Decide(job, *context, result);
   if (context->TakeProgressChange()) outcome.progress_json = ProgressToJson(context->progress());
-  Status finished = store_.Finish(job.id, job.fencing_token, outcome, clock_.NowMillis());
+  {
+    std::lock_guard lock(mu_);
+    active_.erase(job.id);
+    if (stopping_) chain = false;
+  }
+  cv_.notify_all();
+
+  // On the hot path the outcome and the next claim share one transaction (one durable commit).
+  std::optional<Job> next;
+  Status finished;
+  if (chain) {
+    const auto claim_start = std::chrono::steady_clock::now();
+    auto chained = store_.FinishAndClaim(job.id, job.fencing_token, outcome, clock_.NowMillis(),
+                                         MakeClaimRequest(worker_index));
+    finished = chained.status();
+    if (chained.ok() && *chained) {
+      next = std::move(**chained);
+      metrics_.claims.fetch_add(1, std::memory_order_relaxed);
+      metrics_.claim_micros.fetch_add(MicrosSince(claim_start), std::memory_order_relaxed);
+    }
+  } else {
+    finished = store_.Finish(job.id, job.fencing_token, outcome, clock_.NowMillis());
+  }
   if (!finished.ok()) {
     if (finished.code() == "lease_lost") {
       metrics_.lease_lost.fetch_add(1, std::memory_order_relaxed);
@@ -157,24 +202,15 @@ bool WorkerPool::RunOnce(int worker_index) {
     } else {
       spdlog::error("job {}: recording the outcome failed: {}", job.id, finished.ToString());
     }
-  } else {
-    switch (outcome.kind) {
-      case AttemptOutcome::Kind::kSucceeded: metrics_.succeeded.fetch_add(1, std::memory_order_relaxed); break;
-      case AttemptOutcome::Kind::kFailed: metrics_.failed.fetch_add(1, std::memory_order_relaxed); break;
-      case AttemptOutcome::Kind::kCanceled: metrics_.canceled.fetch_add(1, std::memory_order_relaxed); break;
-      case AttemptOutcome::Kind::kRetry: metrics_.retries.fetch_add(1, std::memory_order_relaxed); break;
-    }
+    return std::nullopt;
   }
-  if (!scratch.empty()) {
-    std::error_code ec;
-    fs::remove_all(scratch, ec);
+  switch (outcome.kind) {
+    case AttemptOutcome::Kind::kSucceeded: metrics_.succeeded.fetch_add(1, std::memory_order_relaxed); break;
+    case AttemptOutcome::Kind::kFailed: metrics_.failed.fetch_add(1, std::memory_order_relaxed); break;
+    case AttemptOutcome::Kind::kCanceled: metrics_.canceled.fetch_add(1, std::memory_order_relaxed); break;
+    case AttemptOutcome::Kind::kRetry: metrics_.retries.fetch_add(1, std::memory_order_relaxed); break;
   }
-  {
-    std::lock_guard lock(mu_);
-    active_.erase(job.id);
-  }
-  cv_.notify_all();
-  return true;
+  return next;
 }
 
 AttemptOutcome WorkerPool::Decide(const Job& job, const JobContext& context, const Result<std::string>& result) {
@@ -216,6 +252,8 @@ void WorkerPool::HeartbeatOnce() {
                                    ProgressToJson(context->progress()));
     if (!cancel.ok()) {
       if (cancel.status().code() == "lease_lost") {
+        std::lock_guard lock(mu_);
+        if (!active_.count(job.id)) continue;  // the attempt ended meanwhile: nothing was lost
         spdlog::warn("job {}: lease lost; stopping the attempt", job.id);
         context->MarkLeaseLost();
       } else {

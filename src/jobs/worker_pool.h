@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -79,6 +80,11 @@ class WorkerPool {
 
  private:
   std::string OwnerId(int worker_index) const;
+  ClaimRequest MakeClaimRequest(int worker_index) const;
+  std::optional<Job> ClaimNext(int worker_index);
+  // Runs one attempt and records its outcome; with `chain`, claims the worker's next job in the
+  // same transaction and returns it.
+  std::optional<Job> RunAttempt(int worker_index, Job job, bool chain);
   void WorkerLoop(int worker_index);
   void PeriodicLoop(std::chrono::milliseconds interval, void (WorkerPool::*step)());
   AttemptOutcome Decide(const Job& job, const JobContext& context, const Result<std::string>& result);

@@ -237,6 +237,31 @@ TEST_F(WorkerPoolTest, StartExpiresLeasesOfThePreviousRun) {
   EXPECT_EQ(Get(id).attempt, 2);
 }
 
+TEST_F(WorkerPoolTest, StopReleasesRunningJobsWithoutSpendingAnAttempt) {
+  HandlerRegistry registry;
+  auto gate = std::make_shared<GateHandler>();
+  registry.Register("gate", KindPolicy{1}, gate);
+  WorkerPoolOptions options;
+  options.owner_prefix = "test/";
+  options.workers = 1;
+  WorkerPool pool(*store_, registry, clock_, options);
+  const std::string id = Enqueue("gate", 1);
+  auto started = gate->started();
+  ASSERT_TRUE(pool.Start().ok());
+  ASSERT_EQ(started.wait_for(10s), std::future_status::ready);
+  pool.Stop(0ms);  // no grace: the running job is given back at once
+  Job job = Get(id);
+  EXPECT_EQ(job.state, JobState::kQueued) << "released, not canceled or failed";
+  EXPECT_EQ(job.attempt, 0) << "the interrupted attempt does not count";
+  EXPECT_TRUE(job.lease_owner.empty());
+  // Another worker picks it up at once.
+  HandlerRegistry other;
+  other.Register("gate", KindPolicy{1}, std::make_shared<ScriptedHandler>(Status::Ok()));
+  WorkerPool next = MakePool(other);
+  ASSERT_TRUE(next.RunOnce(0));
+  EXPECT_EQ(Get(id).state, JobState::kSucceeded);
+}
+
 TEST(Backoff, FullJitterWithinTheExponentialCeiling) {
   KindPolicy policy;
   policy.backoff_base = 1s;

@@ -109,6 +109,13 @@ class JobStore {
   virtual Status Finish(const std::string& job_id, std::int64_t fencing_token,
                         const AttemptOutcome& outcome, UnixMillis now) = 0;
 
+  // Finish, then Claim for the same worker, in one transaction (one durable commit instead of
+  // two on the hot path). If Finish fails (e.g. lease_lost), nothing is written and its error is
+  // returned; the caller then claims on its own.
+  virtual Result<std::optional<Job>> FinishAndClaim(const std::string& job_id, std::int64_t fencing_token,
+                                                    const AttemptOutcome& outcome, UnixMillis now,
+                                                    const ClaimRequest& next) = 0;
+
   // A queued job becomes canceled at once; a running one gets cancel_requested (its worker sees
   // it at the next heartbeat). A final job is returned unchanged.
   virtual Result<Job> RequestCancel(const std::string& tenant_id, const std::string& job_id,
@@ -122,6 +129,12 @@ class JobStore {
   // Makes every lease held by an owner starting with `owner_prefix` expire at `now` (start-up:
   // the previous run of this server holds nothing any more). Returns how many.
   virtual Result<int> ExpireLeases(const std::string& owner_prefix, UnixMillis now) = 0;
+
+  // Gives back the leases held by owners starting with `owner_prefix` (graceful shutdown): their
+  // running jobs return to queued, runnable at once, and the interrupted attempt does not count
+  // against max_attempts (the job did not fail; its worker stopped). Their old tokens are fenced
+  // off. Returns how many.
+  virtual Result<int> ReleaseLeases(const std::string& owner_prefix, UnixMillis now) = 0;
 
   virtual Result<Job> Get(const std::string& tenant_id, const std::string& job_id) = 0;
   // Newest first; the cursor is the last id returned.

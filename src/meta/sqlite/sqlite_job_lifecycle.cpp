@@ -102,11 +102,25 @@ std::string_view OutcomeState(const AttemptOutcome& outcome, bool attempts_remai
 // --- claim ---
 
 Result<std::optional<Job>> SqliteJobStore::Claim(const ClaimRequest& request, UnixMillis now) {
+  if (request.kinds.empty() || request.max_running_per_tenant <= 0) return std::optional<Job>();
+  return Write<std::optional<Job>>([&](Connection& conn) { return ClaimIn(conn, request, now); });
+}
+
+Result<std::optional<Job>> SqliteJobStore::FinishAndClaim(const std::string& job_id, std::int64_t fencing_token,
+                                                          const AttemptOutcome& outcome, UnixMillis now,
+                                                          const ClaimRequest& next) {
+  return Write<std::optional<Job>>([&](Connection& conn) -> Result<std::optional<Job>> {
+    QUARRY_RETURN_IF_ERROR(FinishIn(conn, job_id, fencing_token, outcome, now));
+    if (next.kinds.empty() || next.max_running_per_tenant <= 0) return std::optional<Job>();
+    return ClaimIn(conn, next, now);
+  });
+}
+
+Result<std::optional<Job>> SqliteJobStore::ClaimIn(Connection& conn, const ClaimRequest& request, UnixMillis now) {
   // Deduplicated and sorted, so that one set of kinds always gives the same (cached) SQL text.
   const std::set<std::string> kinds(request.kinds.begin(), request.kinds.end());
   if (kinds.empty() || request.max_running_per_tenant <= 0) return std::optional<Job>();
-
-  return Write<std::optional<Job>>([&](Connection& conn) -> Result<std::optional<Job>> {
+  {
     // (a) The kinds this worker runs that are below their limit (counted over running jobs).
     std::vector<std::string> runnable;
     for (const std::string& kind : kinds) {
@@ -160,7 +174,7 @@ Result<std::optional<Job>> SqliteJobStore::Claim(const ClaimRequest& request, Un
     if (!job) return Internal("metadata_store_error", "a queued job vanished during its claim");
     QUARRY_RETURN_IF_ERROR(AdjustTenant(conn, tenant_id, -1, +1, kClaimChargeMicros));
     return job;
-  });
+  }
 }
 
 // --- the running attempt ---
@@ -184,6 +198,15 @@ Result<bool> SqliteJobStore::Heartbeat(const std::string& job_id, std::int64_t f
 Status SqliteJobStore::Finish(const std::string& job_id, std::int64_t fencing_token,
                               const AttemptOutcome& outcome, UnixMillis now) {
   return Write<bool>([&](Connection& conn) -> Result<bool> {
+           QUARRY_RETURN_IF_ERROR(FinishIn(conn, job_id, fencing_token, outcome, now));
+           return true;
+         })
+      .status();
+}
+
+Status SqliteJobStore::FinishIn(Connection& conn, const std::string& job_id, std::int64_t fencing_token,
+                                const AttemptOutcome& outcome, UnixMillis now) {
+  {
            std::string tenant_id;
            bool attempts_remain = false;
            std::int64_t attempt_millis = 0;
@@ -228,10 +251,8 @@ Status SqliteJobStore::Finish(const std::string& job_id, std::int64_t fencing_to
            stmt.Bind(8, job_id).Bind(9, fencing_token).BindTextOrNull(10, outcome.progress_json);
            QUARRY_RETURN_IF_ERROR(stmt.Run());
            if (conn.Changes() != 1) return LeaseLost();  // unreachable under the write lock
-           QUARRY_RETURN_IF_ERROR(AdjustTenant(conn, tenant_id, requeued ? 1 : 0, -1, attempt_millis * 1000));
-           return true;
-         })
-      .status();
+           return AdjustTenant(conn, tenant_id, requeued ? 1 : 0, -1, attempt_millis * 1000);
+  }
 }
 
 // --- cancellation ---
@@ -346,6 +367,41 @@ Result<int> SqliteJobStore::ExpireLeases(const std::string& owner_prefix, UnixMi
     stmt.Bind(1, now).Bind(2, owner_prefix);
     QUARRY_RETURN_IF_ERROR(stmt.Run());
     return static_cast<int>(conn.Changes());
+  });
+}
+
+Result<int> SqliteJobStore::ReleaseLeases(const std::string& owner_prefix, UnixMillis now) {
+  return Write<int>([&](Connection& conn) -> Result<int> {
+    struct Held {
+      std::string id, tenant_id;
+      std::int64_t attempt_millis;
+    };
+    std::vector<Held> held;
+    {
+      QUARRY_ASSIGN_OR_RETURN(Statement stmt,
+                              conn.Prepare("SELECT id, tenant_id, attempt_started_at FROM jobs"
+                                           " WHERE state = 'running' AND substr(lease_owner, 1, length(?1)) = ?1"));
+      stmt.Bind(1, owner_prefix);
+      while (true) {
+        QUARRY_ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        held.push_back({stmt.ColumnText(0), stmt.ColumnText(1), std::max<std::int64_t>(0, now - stmt.ColumnInt64(2))});
+      }
+    }
+    for (const Held& job : held) {
+      // Back to queued with the attempt given back. The fencing token stays: the next claim
+      // issues a larger one, so the releasing worker's token is stale from then on, and until
+      // then Heartbeat/Finish fail because the job is no longer running.
+      QUARRY_ASSIGN_OR_RETURN(
+          Statement stmt,
+          conn.Prepare("UPDATE jobs SET state = 'queued', attempt = attempt - 1, run_after = ?1,"
+                       " lease_owner = NULL, lease_expires_at = NULL, attempt_started_at = NULL"
+                       " WHERE id = ?2 AND state = 'running'"));
+      stmt.Bind(1, now).Bind(2, job.id);
+      QUARRY_RETURN_IF_ERROR(stmt.Run());
+      QUARRY_RETURN_IF_ERROR(AdjustTenant(conn, job.tenant_id, +1, -1, job.attempt_millis * 1000));
+    }
+    return static_cast<int>(held.size());
   });
 }
 

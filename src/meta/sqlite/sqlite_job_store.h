@@ -22,6 +22,8 @@
 // one SELECT statement, which SQLite runs on one consistent snapshot.
 #pragma once
 
+#include <mutex>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -30,6 +32,7 @@
 #include <utility>
 
 #include "meta/job_store.h"
+#include "meta/sqlite/group_commit.h"
 #include "meta/sqlite/sqlite_connection.h"
 #include "meta/sqlite/sqlite_meta_store.h"
 
@@ -68,6 +71,9 @@ class SqliteJobStore final : public JobStore {
   Result<EnqueueResult> Enqueue(const NewJob& job, int max_queued,
                                 std::chrono::milliseconds idempotency_window, UnixMillis now) override;
   Result<std::optional<Job>> Claim(const ClaimRequest& request, UnixMillis now) override;
+  Result<std::optional<Job>> FinishAndClaim(const std::string& job_id, std::int64_t fencing_token,
+                                            const AttemptOutcome& outcome, UnixMillis now,
+                                            const ClaimRequest& next) override;
   Result<bool> Heartbeat(const std::string& job_id, std::int64_t fencing_token, UnixMillis lease_expires_at,
                          const std::string& progress_json) override;
   Status Finish(const std::string& job_id, std::int64_t fencing_token, const AttemptOutcome& outcome,
@@ -76,6 +82,7 @@ class SqliteJobStore final : public JobStore {
   Result<RescueReport> RescueExpired(
       UnixMillis now, const std::function<std::chrono::milliseconds(int attempt)>& backoff) override;
   Result<int> ExpireLeases(const std::string& owner_prefix, UnixMillis now) override;
+  Result<int> ReleaseLeases(const std::string& owner_prefix, UnixMillis now) override;
   Result<Job> Get(const std::string& tenant_id, const std::string& job_id) override;
   Result<Page<Job>> List(const std::string& tenant_id, const JobFilter& filter,
                          const PageRequest& page) override;
@@ -84,19 +91,22 @@ class SqliteJobStore final : public JobStore {
   Result<JobCounts> Counts() override;
 
  private:
-  // Runs `fn(conn)` inside one BEGIN IMMEDIATE transaction on a pooled connection: its writes
-  // commit when it succeeds and roll back when it fails.
+  // The bodies of Claim and Finish, inside a transaction the caller holds.
+  Result<std::optional<Job>> ClaimIn(Connection& conn, const ClaimRequest& request, UnixMillis now);
+  Status FinishIn(Connection& conn, const std::string& job_id, std::int64_t fencing_token,
+                  const AttemptOutcome& outcome, UnixMillis now);
+  // Runs `fn(conn)` as one atomic write: its writes commit when it succeeds and roll back when
+  // it fails. Concurrent writes share commits (GroupCommitter).
   template <typename T, typename F>
   Result<T> Write(F&& fn) {
-    QUARRY_ASSIGN_OR_RETURN(ConnectionPool::Lease lease, pool_.Acquire());
-    Connection& conn = *lease;
     std::optional<T> out;
-    QUARRY_RETURN_IF_ERROR(Atomically(conn, [&]() -> Status {
+    const std::function<Status(Connection&)> body = [&](Connection& conn) -> Status {
       Result<T> result = fn(conn);
       if (!result.ok()) return result.status();
       out.emplace(std::move(result).value());
       return Status::Ok();
-    }));
+    };
+    QUARRY_RETURN_IF_ERROR(committer_.Run(body));
     return std::move(*out);
   }
 
@@ -109,6 +119,7 @@ class SqliteJobStore final : public JobStore {
   }
 
   ConnectionPool pool_;
+  GroupCommitter committer_{pool_};
 };
 
 }  // namespace quarry::sqlite
