@@ -4,6 +4,8 @@
 
 #include <filesystem>
 #include <future>
+#include <condition_variable>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -260,6 +262,69 @@ TEST_F(WorkerPoolTest, StopReleasesRunningJobsWithoutSpendingAnAttempt) {
   WorkerPool next = MakePool(other);
   ASSERT_TRUE(next.RunOnce(0));
   EXPECT_EQ(Get(id).state, JobState::kSucceeded);
+}
+
+// Records which tenant's job ran, in order, and signals when the small tenants are done.
+class RecordingHandler final : public JobHandler {
+ public:
+  explicit RecordingHandler(int wanted) : wanted_(wanted) {}
+  Result<std::string> Run(JobContext& context) override {
+    std::lock_guard lock(mu_);
+    order.push_back(context.job().tenant_id);
+    if (context.job().tenant_id != big_tenant && ++small_done_ == wanted_) cv_.notify_all();
+    return std::string("{}");
+  }
+  bool WaitForSmallTenants(std::chrono::seconds timeout) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [this] { return small_done_ >= wanted_; });
+  }
+  std::string big_tenant;
+  std::vector<std::string> order;  // GUARDED_BY(mu_)
+  std::mutex mu_;
+
+ private:
+  std::condition_variable cv_;
+  const int wanted_;
+  int small_done_ = 0;
+};
+
+TEST_F(WorkerPoolTest, SmallTenantsFinishWhileABigBacklogWaits) {
+  // Tenant A enqueues 1,000 jobs, then B and C 10 each; with 2 workers and equal weights, B's
+  // and C's jobs all finish before A has finished 60 of its own.
+  std::vector<std::string> small;
+  for (const char* slug : {"bravo", "charlie"}) {
+    Tenant t{NewId("ten", clock_.NowMillis()), slug, slug, TenantStatus::kActive, 0, 0};
+    ASSERT_TRUE(meta_->InsertTenant(t).ok());
+    small.push_back(t.id);
+  }
+  auto recorder = std::make_shared<RecordingHandler>(20);
+  recorder->big_tenant = tenant_id_;
+  HandlerRegistry registry;
+  registry.Register("record", KindPolicy{1}, recorder);
+  auto enqueue = [&](const std::string& tenant) {
+    NewJob job{tenant, "usr_test", "record"};
+    job.run_after = clock_.NowMillis();
+    ASSERT_TRUE(store_->Enqueue(job, 10'000, 24h, clock_.NowMillis()).ok());
+  };
+  for (int i = 0; i < 1000; ++i) enqueue(tenant_id_);
+  for (int i = 0; i < 10; ++i) {
+    enqueue(small[0]);
+    enqueue(small[1]);
+  }
+  WorkerPoolOptions options;
+  options.owner_prefix = "test/";
+  options.workers = 2;
+  WorkerPool pool(*store_, registry, clock_, options);
+  ASSERT_TRUE(pool.Start().ok());
+  ASSERT_TRUE(recorder->WaitForSmallTenants(60s));
+  pool.Stop(10s);
+  std::lock_guard lock(recorder->mu_);
+  int big_before = 0, small_seen = 0;
+  for (const auto& tenant : recorder->order) {
+    if (tenant == tenant_id_) ++big_before;
+    else if (++small_seen == 20) break;
+  }
+  EXPECT_LT(big_before, 60) << "A finished " << big_before << " jobs before B and C were done";
 }
 
 TEST(Backoff, FullJitterWithinTheExponentialCeiling) {
