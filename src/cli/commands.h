@@ -33,5 +33,6 @@ int RunServe(const ConfigFlags& flags);
 int RunWorker(const ConfigFlags& flags);
 int RunConfigPrint(const ConfigFlags& flags);
 void AddAdminCommands(CLI::App& app, ConfigFlags* flags, int* exit_code);
+void AddJobCommands(CLI::App& app, int* exit_code);
 
 }  // namespace quarry::cli

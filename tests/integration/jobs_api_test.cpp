@@ -142,6 +142,31 @@ TEST(JobsApi, OtherTenantsAndOtherUsersJobsAreInvisible) {
   EXPECT_EQ(Json(server.Request("GET", "/v1/jobs", demo)).at("items").as_array().size(), 2u) << "the owner sees all";
 }
 
+TEST(JobsCli, FollowDrawsProgressUntilTheJobEnds) {
+  QuarryServer server(kTestKinds);
+  ASSERT_TRUE(server.started());
+  const std::string key_file = server.data_dir() + "/secrets/demo.key";
+  auto ok = Json(server.Request("POST", "/v1/jobs", server.demo_key(), R"({"kind":"sleep","payload":{"ms":400,"steps":4}})"));
+  auto follow = RunCommand({QUARRY_BINARY, "job", Str(ok.at("id")), "--follow", "--interval-ms", "50",
+                            "--data-dir", server.data_dir(), "--key-file", key_file});
+  EXPECT_EQ(follow.exit_code, 0) << follow.err;
+  EXPECT_NE(follow.out.find("100% succeeded"), std::string::npos) << follow.out;
+
+  auto bad = Json(server.Request("POST", "/v1/jobs", server.demo_key(), R"({"kind":"sleep","payload":{"fail":"permanent"}})"));
+  auto failed = RunCommand({QUARRY_BINARY, "job", Str(bad.at("id")), "--follow", "--interval-ms", "50",
+                            "--data-dir", server.data_dir(), "--key-file", key_file});
+  EXPECT_EQ(failed.exit_code, 1);
+  EXPECT_NE(failed.out.find("error: sleep_failed"), std::string::npos) << failed.out;
+
+  auto list = RunCommand({QUARRY_BINARY, "jobs", "--data-dir", server.data_dir(), "--key-file", key_file});
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find(Str(ok.at("id"))), std::string::npos) << list.out;
+
+  auto no_key = RunCommand({QUARRY_BINARY, "jobs", "--data-dir", server.data_dir()});
+  EXPECT_EQ(no_key.exit_code, 2);
+  EXPECT_NE(no_key.err.find("QUARRY_API_KEY"), std::string::npos);
+}
+
 TEST(JobsApi, JobOfAKilledServerIsRescuedAfterRestartAndRunsOnce) {
   std::string dir;
   std::string id;
