@@ -75,6 +75,15 @@ struct JobFilter {
   std::string user_id;  // empty: any
 };
 
+// One entry of a job's event log: a state change (data: {"state", "attempt", "cancel_requested",
+// "error_code", "error_message"}) or new progress (data: the progress JSON). Sequence numbers
+// start at 1 and grow by 1 per job.
+struct JobEvent {
+  std::int64_t seq = 0;
+  std::string type;  // "state" or "progress"
+  std::string data_json;
+};
+
 struct JobCounts {
   // (kind, state) -> number of jobs, for queued and running only.
   std::map<std::pair<std::string, JobState>, std::int64_t> active;
@@ -145,6 +154,11 @@ class JobStore {
   // queued jobs of its tenant ahead of it (higher priority, or equal and older), A plus, for every
   // other tenant with queued jobs, min(its queued jobs, A + 1). 0 for a job that is not queued.
   virtual Result<std::int64_t> QueuePosition(const Job& job) = 0;
+
+  // The job's events with seq > after_seq, oldest first, at most `limit`. NotFound
+  // "job_not_found" for another tenant's or a missing job.
+  virtual Result<std::vector<JobEvent>> ListEvents(const std::string& tenant_id, const std::string& job_id,
+                                                   std::int64_t after_seq, int limit) = 0;
 
   // Deletes up to `batch` final jobs that finished before `cutoff`; returns how many.
   virtual Result<int> DeleteFinishedBefore(UnixMillis cutoff, int batch) = 0;

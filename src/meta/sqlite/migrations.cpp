@@ -129,6 +129,40 @@ const Migration kV2 = {
     },
 };
 
+// Version 3: an append-only log of each job's events (state changes and progress), for
+// server-sent events that a reconnecting client can resume by sequence number. Written by a
+// trigger in the same transaction as the change, so no code path can forget it. (SQLite
+// trigger syntax: the PostgreSQL store writes these rows in its own way.)
+const Migration kV3 = {
+    3,
+    {
+        "CREATE TABLE job_events ("
+        " job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+        " seq BIGINT NOT NULL,"
+        " type TEXT NOT NULL,"
+        " data TEXT NOT NULL,"
+        " PRIMARY KEY (job_id, seq))",
+
+        "CREATE TRIGGER job_events_insert AFTER INSERT ON jobs BEGIN"
+        " INSERT INTO job_events (job_id, seq, type, data) VALUES (NEW.id, 1, 'state',"
+        "  json_object('state', NEW.state, 'attempt', NEW.attempt, 'cancel_requested', NEW.cancel_requested,"
+        "   'error_code', NEW.error_code, 'error_message', NEW.error_message));"
+        " END",
+
+        // Progress first, then the state change, when one UPDATE does both (an attempt's end).
+        "CREATE TRIGGER job_events_update AFTER UPDATE OF state, cancel_requested, progress ON jobs BEGIN"
+        " INSERT INTO job_events (job_id, seq, type, data)"
+        "  SELECT NEW.id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = NEW.id), 'progress', NEW.progress"
+        "  WHERE NEW.progress IS NOT OLD.progress;"
+        " INSERT INTO job_events (job_id, seq, type, data)"
+        "  SELECT NEW.id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = NEW.id), 'state',"
+        "   json_object('state', NEW.state, 'attempt', NEW.attempt, 'cancel_requested', NEW.cancel_requested,"
+        "    'error_code', NEW.error_code, 'error_message', NEW.error_message)"
+        "  WHERE NEW.state IS NOT OLD.state OR NEW.cancel_requested IS NOT OLD.cancel_requested;"
+        " END",
+    },
+};
+
 Status SchemaTooNew(int found) {
   return FailedPrecondition(
       "schema_too_new",
@@ -148,7 +182,7 @@ Result<bool> IsApplied(Connection& conn, int version) {
 }  // namespace
 
 const std::vector<Migration>& Migrations() {
-  static const std::vector<Migration> kMigrations = {kV1, kV2};
+  static const std::vector<Migration> kMigrations = {kV1, kV2, kV3};
   return kMigrations;
 }
 

@@ -290,6 +290,28 @@ Result<int> SqliteJobStore::DeleteFinishedBefore(UnixMillis cutoff, int batch) {
   });
 }
 
+Result<std::vector<JobEvent>> SqliteJobStore::ListEvents(const std::string& tenant_id, const std::string& job_id,
+                                                         std::int64_t after_seq, int limit) {
+  return Read<std::vector<JobEvent>>([&](Connection& conn) -> Result<std::vector<JobEvent>> {
+    {
+      QUARRY_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("SELECT 1 FROM jobs WHERE id = ? AND tenant_id = ?"));
+      stmt.Bind(1, job_id).Bind(2, tenant_id);
+      QUARRY_ASSIGN_OR_RETURN(bool found, stmt.Step());
+      if (!found) return NotFound("job_not_found", "No such job in this tenant");
+    }
+    QUARRY_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("SELECT seq, type, data FROM job_events"
+                                                         " WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?"));
+    stmt.Bind(1, job_id).Bind(2, after_seq).Bind(3, std::clamp(limit, 1, 1000));
+    std::vector<JobEvent> events;
+    while (true) {
+      QUARRY_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) break;
+      events.push_back({stmt.ColumnInt64(0), stmt.ColumnText(1), stmt.ColumnText(2)});
+    }
+    return events;
+  });
+}
+
 }  // namespace quarry::sqlite
 
 namespace quarry {

@@ -88,6 +88,8 @@ class SqliteJobStore final : public JobStore {
                          const PageRequest& page) override;
   Result<std::int64_t> QueuePosition(const Job& job) override;
   Result<int> DeleteFinishedBefore(UnixMillis cutoff, int batch) override;
+  Result<std::vector<JobEvent>> ListEvents(const std::string& tenant_id, const std::string& job_id,
+                                           std::int64_t after_seq, int limit) override;
   Result<JobCounts> Counts() override;
 
  private:
