@@ -1,6 +1,8 @@
 // /v1/jobs: the background job queue as users see it.
 #include "api/handler_support.h"
 
+#include <charconv>
+
 namespace quarry::api {
 namespace {
 
@@ -51,6 +53,67 @@ boost::json::object ViewJson(const jobs::JobView& view) {
   o["queue_position"] = view.queue_position ? boost::json::value(*view.queue_position) : boost::json::value(nullptr);
   o["estimated_start_at"] = OptionalTime(view.estimated_start_at);
   return o;
+}
+
+// Server-sent events of one job: each log entry becomes `id: <seq>`, `event: state|progress`,
+// `data: <json>`; the stream ends after the event of a final state. A client that reconnects with
+// Last-Event-ID (or ?last_event_id=) gets everything after that sequence number, so it misses
+// nothing. A comment line every 15 s keeps idle connections (and proxies) alive.
+class JobEventStream final : public http::ResponseStream {
+ public:
+  JobEventStream(jobs::JobService& jobs, Principal actor, std::string job_id, std::int64_t after)
+      : jobs_(jobs), actor_(std::move(actor)), job_id_(std::move(job_id)), after_(after),
+        last_write_(std::chrono::steady_clock::now()) {}
+
+  bool Poll(std::string* out) override {
+    auto events = jobs_.Events(actor_, job_id_, after_, 200);
+    if (!events.ok()) {
+      // The job vanished (retention) or access was revoked: end the stream with a reason.
+      *out += "event: error\ndata: " + boost::json::serialize(boost::json::object{
+                                           {"code", events.status().code()}, {"message", events.status().message()}}) +
+              "\n\n";
+      return false;
+    }
+    bool finished = false;
+    for (const auto& event : *events) {
+      *out += "id: " + std::to_string(event.seq) + "\nevent: " + event.type + "\ndata: " + event.data_json + "\n\n";
+      after_ = event.seq;
+      if (event.type == "state") {
+        boost::system::error_code ec;
+        auto data = boost::json::parse(event.data_json, ec);
+        if (!ec && data.is_object()) {
+          auto state = ParseJobState(data.as_object().contains("state") && data.at("state").is_string()
+                                         ? std::string(data.at("state").as_string()) : "");
+          finished = state && IsTerminal(*state);
+        }
+      }
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (!out->empty()) {
+      last_write_ = now;
+    } else if (now - last_write_ >= std::chrono::seconds(15)) {
+      *out += ": keep-alive\n\n";
+      last_write_ = now;
+    }
+    return !finished;
+  }
+
+ private:
+  jobs::JobService& jobs_;
+  const Principal actor_;
+  const std::string job_id_;
+  std::int64_t after_;
+  std::chrono::steady_clock::time_point last_write_;
+};
+
+std::int64_t LastEventId(const http::Request& req) {
+  std::string text(req.headers.Get("Last-Event-ID"));
+  if (text.empty()) {
+    if (auto it = req.query.find("last_event_id"); it != req.query.end()) text = it->second;
+  }
+  std::int64_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  return ec == std::errc() && ptr == text.data() + text.size() && value > 0 ? value : 0;
 }
 
 }  // namespace
@@ -104,6 +167,18 @@ void RegisterJobRoutes(http::Router& router, AppContext& app) {
 
   router.Add({"GET", "/v1/jobs/{id}", Authed(app, [&app](http::Request& req, const Principal& p) {
                 return Render(req, app.jobs.Get(p, req.path_params["id"]), 200, ViewJson);
+              })});
+
+  router.Add({"GET", "/v1/jobs/{id}/events", Authed(app, [&app](http::Request& req, const Principal& p) {
+                const std::string& id = req.path_params["id"];
+                auto view = app.jobs.Get(p, id);  // 404 before any stream starts
+                if (!view.ok()) return Problem(req, view.status());
+                http::Response response;
+                response.status = 200;
+                response.content_type = "text/event-stream";
+                response.stream = std::make_shared<JobEventStream>(app.jobs, p, id, LastEventId(req));
+                response.stream_poll_interval = std::chrono::milliseconds(200);
+                return response;
               })});
 
   router.Add({"POST", "/v1/jobs/{id}/cancel", Authed(app, [&app](http::Request& req, const Principal& p) {

@@ -3,6 +3,7 @@
 // without them.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <functional>
 #include <map>
@@ -48,11 +49,27 @@ struct Request {
   std::shared_ptr<const void> log_owner;
 };
 
+// A response body produced over time (server-sent events). The server writes the header with
+// chunked transfer encoding, then calls Poll on its blocking pool, at once and then every
+// `Response::stream_poll_interval`, writing whatever Poll appended as one chunk, until Poll
+// returns false, the stream has lasted `stream_max_duration`, the client goes away, or the server
+// shuts down. Poll may block briefly (a store read) but must not wait for data.
+class ResponseStream {
+ public:
+  virtual ~ResponseStream() = default;
+  // Appends what is ready to `*out` (maybe nothing); returns false once the stream is complete.
+  virtual bool Poll(std::string* out) = 0;
+};
+
 struct Response {
   int status = 200;
   std::string content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // When set, the body is streamed (see ResponseStream) and `body` is ignored.
+  std::shared_ptr<ResponseStream> stream;
+  std::chrono::milliseconds stream_poll_interval{250};
+  std::chrono::milliseconds stream_max_duration{3'600'000};
 
   static Response Json(int status, std::string body);
   static Response Text(int status, std::string content_type, std::string body);

@@ -91,6 +91,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnWrite(beast::error_code ec, bool close);
   void LingerAndClose();
   void Drain();
+  // Streaming responses (ResponseStream): header, then chunks until done, then the last chunk.
+  void StartStream(Response response);
+  void PollStream();
+  void WriteStreamChunk(std::string data, bool more);
+  void FinishStream();
 
   beast::tcp_stream stream_;
   ServerImpl& server_;
@@ -103,6 +108,13 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<bhttp::request_parser<bhttp::string_body>> body_parser_;
   std::optional<bhttp::response<bhttp::string_body>> response_;
   std::optional<bhttp::response<bhttp::empty_body>> continue_;
+  std::optional<bhttp::response<bhttp::empty_body>> stream_header_;
+  std::optional<bhttp::response_serializer<bhttp::empty_body>> stream_serializer_;
+  std::shared_ptr<ResponseStream> stream_body_;
+  std::string stream_chunk_;
+  std::chrono::milliseconds stream_interval_{250};
+  std::chrono::steady_clock::time_point stream_deadline_;
+  std::optional<net::steady_timer> stream_timer_;
   std::array<char, 4096> discard_{};
   std::size_t lingered_bytes_ = 0;
 
@@ -439,6 +451,10 @@ void Session::Fail(const Status& status, bool close) {
 
 void Session::Reply(Response response, bool close) {
   state_ = State::kWriting;
+  if (response.stream && !close) {
+    StartStream(std::move(response));
+    return;
+  }
   header_parser_.reset();
   const bool keep_alive = !close && request_keep_alive_ && !server_.draining();
   response_.emplace();
@@ -521,6 +537,107 @@ void Session::Drain() {
                             }
                             self->Drain();
                           });
+}
+
+void Session::StartStream(Response response) {
+  header_parser_.reset();
+  stream_body_ = std::move(response.stream);
+  stream_interval_ = response.stream_poll_interval;
+  stream_deadline_ = std::chrono::steady_clock::now() + response.stream_max_duration;
+  stream_header_.emplace(static_cast<bhttp::status>(response.status), 11);
+  auto& header = *stream_header_;
+  header.set(bhttp::field::content_type, response.content_type);
+  header.set(bhttp::field::cache_control, "no-cache");
+  header.set("X-Request-Id", request_.request_id);
+  for (auto& [name, value] : response.headers) header.set(name, value);
+  header.chunked(true);
+  header.keep_alive(false);  // a stream ends its connection
+
+  // The access line and metrics describe the request up to the start of the stream.
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_at_).count();
+  log::AccessRecord record;
+  record.request_id = request_.request_id;
+  record.method = request_.method;
+  record.path = request_.path;
+  record.route = route_ ? std::string_view(route_->pattern) : std::string_view("unmatched");
+  record.remote = remote_;
+  record.status = response.status;
+  record.duration_us = static_cast<long long>(seconds * 1e6);
+  record.bytes_in = request_.body.size();
+  record.extra = request_.log_fields.empty() ? nullptr : &request_.log_fields;
+  log::LogAccess(record);
+  if (route_) server_.metrics().ObserveRoute(route_->index, response.status, seconds);
+  server_.metrics().RequestFinished();
+  request_started_ = false;
+
+  stream_serializer_.emplace(header);
+  stream_.expires_after(server_.options().write_timeout);
+  bhttp::async_write_header(stream_, *stream_serializer_,
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              if (ec) {
+                                self->stream_.close();
+                                return;
+                              }
+                              self->stream_.expires_never();
+                              self->PollStream();
+                            });
+}
+
+void Session::PollStream() {
+  if (server_.draining() || std::chrono::steady_clock::now() >= stream_deadline_) {
+    FinishStream();
+    return;
+  }
+  net::post(server_.blocking_pool(), [self = shared_from_this()] {
+    std::string data;
+    bool more = false;
+    try {
+      more = self->stream_body_->Poll(&data);
+    } catch (const std::exception& e) {
+      spdlog::error("stream of {} {} threw: {}", self->request_.method, self->request_.path, e.what());
+    }
+    net::post(self->stream_.get_executor(), [self, data = std::move(data), more]() mutable {
+      self->WriteStreamChunk(std::move(data), more);
+    });
+  });
+}
+
+void Session::WriteStreamChunk(std::string data, bool more) {
+  auto after_write = [self = shared_from_this(), more] {
+    if (!more) {
+      self->FinishStream();
+      return;
+    }
+    self->stream_timer_.emplace(self->stream_.get_executor());
+    self->stream_timer_->expires_after(self->stream_interval_);
+    self->stream_timer_->async_wait([self](beast::error_code ec) {
+      if (ec) return;
+      self->PollStream();
+    });
+  };
+  if (data.empty()) {
+    after_write();
+    return;
+  }
+  stream_chunk_ = std::move(data);
+  stream_.expires_after(server_.options().write_timeout);
+  net::async_write(stream_, bhttp::make_chunk(net::buffer(stream_chunk_)),
+                   [self = shared_from_this(), after_write](beast::error_code ec, std::size_t) {
+                     if (ec) {
+                       self->stream_.close();  // the client went away
+                       return;
+                     }
+                     self->stream_.expires_never();
+                     after_write();
+                   });
+}
+
+void Session::FinishStream() {
+  stream_.expires_after(server_.options().write_timeout);
+  net::async_write(stream_, bhttp::make_chunk_last(), [self = shared_from_this()](beast::error_code, std::size_t) {
+    self->stream_body_.reset();
+    self->LingerAndClose();
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

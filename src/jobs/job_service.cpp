@@ -95,6 +95,12 @@ Result<JobView> JobService::Cancel(const Principal& actor, const std::string& jo
   return View(std::move(job));
 }
 
+Result<std::vector<JobEvent>> JobService::Events(const Principal& actor, const std::string& job_id,
+                                                 std::int64_t after_seq, int limit) {
+  QUARRY_ASSIGN_OR_RETURN(JobView view, Get(actor, job_id));
+  return store_.ListEvents(actor.tenant.id, view.job.id, after_seq, limit);
+}
+
 Result<JobView> JobService::View(Job job) {
   JobView view;
   view.progress = ProgressFromJson(job.progress_json);

@@ -57,6 +57,9 @@ class JobService {
   Result<Page<Job>> List(const Principal& actor, JobFilter filter, const PageRequest& page);
   Result<JobView> Get(const Principal& actor, const std::string& job_id);
   Result<JobView> Cancel(const Principal& actor, const std::string& job_id);
+  // The job's events after `after_seq` (see JobStore::ListEvents), with the same visibility as Get.
+  Result<std::vector<JobEvent>> Events(const Principal& actor, const std::string& job_id, std::int64_t after_seq,
+                                       int limit);
 
  private:
   Status RequireMember(const Principal& actor) const;

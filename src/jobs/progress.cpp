@@ -2,18 +2,26 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "common/json_text.h"
+
 namespace quarry::jobs {
 
+// Written by hand so that percentages read as 33.3, not 3.333E1.
 std::string ProgressToJson(const JobProgress& p) {
-  boost::json::object o;
-  if (p.percent >= 0) o["percent"] = p.percent;
-  else o["percent"] = nullptr;
-  o["phase"] = p.phase;
-  o["done"] = p.done;
-  o["total"] = p.total;
-  o["unit"] = p.unit;
-  o["message"] = p.message;
-  return boost::json::serialize(o);
+  std::string out = "{\"percent\":";
+  out += p.percent >= 0 ? fmt::format("{:.1f}", std::min(p.percent, 100.0)) : std::string("null");
+  out += ",\"phase\":";
+  AppendJsonString(out, p.phase);
+  out += fmt::format(",\"done\":{},\"total\":{},\"unit\":", p.done, p.total);
+  AppendJsonString(out, p.unit);
+  out += ",\"message\":";
+  AppendJsonString(out, p.message.substr(0, 500));
+  out += '}';
+  return out;
 }
 
 JobProgress ProgressFromJson(const std::string& json) {

@@ -247,9 +247,9 @@ void WorkerPool::HeartbeatOnce() {
   }
   for (auto& context : running) {
     const Job& job = context->job();
-    context->TakeProgressChange();
-    auto cancel = store_.Heartbeat(job.id, job.fencing_token, clock_.NowMillis() + options_.lease.count(),
-                                   ProgressToJson(context->progress()));
+    // Progress travels only when it changed (each change is one event in the job's log).
+    const std::string progress = context->TakeProgressChange() ? ProgressToJson(context->progress()) : "";
+    auto cancel = store_.Heartbeat(job.id, job.fencing_token, clock_.NowMillis() + options_.lease.count(), progress);
     if (!cancel.ok()) {
       if (cancel.status().code() == "lease_lost") {
         std::lock_guard lock(mu_);

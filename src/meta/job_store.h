@@ -108,8 +108,8 @@ class JobStore {
   // Claims the next job under the fair policy (see above), or nullopt when nothing fits.
   virtual Result<std::optional<Job>> Claim(const ClaimRequest& request, UnixMillis now) = 0;
 
-  // Renews the lease to `lease_expires_at` and records progress. Returns whether cancellation
-  // has been requested.
+  // Renews the lease to `lease_expires_at` and records progress (empty: unchanged). Returns
+  // whether cancellation has been requested.
   virtual Result<bool> Heartbeat(const std::string& job_id, std::int64_t fencing_token,
                                  UnixMillis lease_expires_at, const std::string& progress_json) = 0;
 

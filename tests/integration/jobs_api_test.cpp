@@ -142,6 +142,73 @@ TEST(JobsApi, OtherTenantsAndOtherUsersJobsAreInvisible) {
   EXPECT_EQ(Json(server.Request("GET", "/v1/jobs", demo)).at("items").as_array().size(), 2u) << "the owner sees all";
 }
 
+// Parses an event stream into (id, event, data) triples.
+struct SseEvent {
+  long long id = 0;
+  std::string event, data;
+};
+std::vector<SseEvent> ParseSse(const std::string& text) {
+  std::vector<SseEvent> events;
+  SseEvent current;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    start = end + 1;
+    if (line.empty()) {
+      if (!current.event.empty()) events.push_back(current);
+      current = SseEvent{};
+    } else if (line.rfind("id: ", 0) == 0) {
+      current.id = std::stoll(line.substr(4));
+    } else if (line.rfind("event: ", 0) == 0) {
+      current.event = line.substr(7);
+    } else if (line.rfind("data: ", 0) == 0) {
+      current.data = line.substr(6);
+    }
+  }
+  return events;
+}
+
+TEST(JobsApi, EventStreamFollowsAJobToItsEndAndResumes) {
+  QuarryServer server(kTestKinds);
+  ASSERT_TRUE(server.started());
+  const std::string key = server.demo_key();
+  auto submitted = Json(server.Request("POST", "/v1/jobs", key, R"({"kind":"sleep","payload":{"ms":400,"steps":4}})"));
+  const std::string id = Str(submitted.at("id"));
+  // The stream ends by itself after the final state, so the whole body arrives.
+  auto stream = server.Request("GET", "/v1/jobs/" + id + "/events", key);
+  ASSERT_EQ(stream.status, 200);
+  EXPECT_EQ(stream.headers["content-type"], "text/event-stream");
+  auto events = ParseSse(stream.body);
+  ASSERT_GE(events.size(), 3u) << stream.body;
+  for (std::size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].id, static_cast<long long>(i + 1)) << stream.body;
+  EXPECT_EQ(events.front().event, "state");
+  EXPECT_NE(events.front().data.find(R"("state":"queued")"), std::string::npos);
+  EXPECT_EQ(events.back().event, "state");
+  EXPECT_NE(events.back().data.find(R"("state":"succeeded")"), std::string::npos) << stream.body;
+  // Progress events arrive in order, ending with the last step.
+  long long last_done = -1;
+  for (const auto& e : events) {
+    if (e.event != "progress") continue;
+    long long done = boost::json::parse(e.data).at("done").as_int64();
+    EXPECT_GE(done, last_done);
+    last_done = done;
+  }
+  EXPECT_EQ(last_done, 4);
+
+  // Reconnecting after event 2 resumes with event 3, nothing missed.
+  auto resumed = server.Request("GET", "/v1/jobs/" + id + "/events", key, "", {"Last-Event-ID: 2"});
+  auto rest = ParseSse(resumed.body);
+  ASSERT_EQ(rest.size(), events.size() - 2);
+  EXPECT_EQ(rest.front().id, 3);
+
+  // Another tenant's job: 404 before any stream starts.
+  auto acme = Json(server.Request("POST", "/v1/admin/tenants", server.operator_key(),
+                                  R"({"slug":"acme","name":"Acme","owner_email":"o@acme.io"})"));
+  EXPECT_EQ(server.Request("GET", "/v1/jobs/" + id + "/events", Str(acme.at("owner_key").at("secret"))).status, 404);
+}
+
 TEST(JobsCli, FollowDrawsProgressUntilTheJobEnds) {
   QuarryServer server(kTestKinds);
   ASSERT_TRUE(server.started());

@@ -183,7 +183,7 @@ Result<bool> SqliteJobStore::Heartbeat(const std::string& job_id, std::int64_t f
                                        UnixMillis lease_expires_at, const std::string& progress_json) {
   return Write<bool>([&](Connection& conn) -> Result<bool> {
     QUARRY_ASSIGN_OR_RETURN(Statement stmt,
-                            conn.Prepare("UPDATE jobs SET lease_expires_at = ?, progress = ?"
+                            conn.Prepare("UPDATE jobs SET lease_expires_at = ?, progress = COALESCE(NULLIF(?, ''), progress)"
                                          " WHERE id = ? AND fencing_token = ? AND state = 'running'"
                                          " RETURNING cancel_requested"));
     stmt.Bind(1, lease_expires_at).Bind(2, progress_json).Bind(3, job_id).Bind(4, fencing_token);
