@@ -77,7 +77,8 @@ struct JobFilter {
 
 // One entry of a job's event log: a state change (data: {"state", "attempt", "cancel_requested",
 // "error_code", "error_message"}) or new progress (data: the progress JSON). Sequence numbers
-// start at 1 and grow by 1 per job.
+// grow strictly, in the order the changes were committed (one sequence shared by all jobs, so a
+// job's numbers have gaps).
 struct JobEvent {
   std::int64_t seq = 0;
   std::string type;  // "state" or "progress"

@@ -136,26 +136,29 @@ const Migration kV2 = {
 const Migration kV3 = {
     3,
     {
+        // id: one sequence for all jobs (rowid), so an event costs no per-job counting.
         "CREATE TABLE job_events ("
+        " id INTEGER PRIMARY KEY,"
         " job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
-        " seq BIGINT NOT NULL,"
         " type TEXT NOT NULL,"
-        " data TEXT NOT NULL,"
-        " PRIMARY KEY (job_id, seq))",
+        " data TEXT NOT NULL)",
+
+        "CREATE INDEX job_events_job ON job_events (job_id, id)",
 
         "CREATE TRIGGER job_events_insert AFTER INSERT ON jobs BEGIN"
-        " INSERT INTO job_events (job_id, seq, type, data) VALUES (NEW.id, 1, 'state',"
+        " INSERT INTO job_events (job_id, type, data) VALUES (NEW.id, 'state',"
         "  json_object('state', NEW.state, 'attempt', NEW.attempt, 'cancel_requested', NEW.cancel_requested,"
         "   'error_code', NEW.error_code, 'error_message', NEW.error_message));"
         " END",
 
-        // Progress first, then the state change, when one UPDATE does both (an attempt's end).
+        // One trigger with two statements, so that when one UPDATE changes both (an attempt's
+        // end) the progress entry comes before the state entry: SQLite gives no order between
+        // separate triggers.
         "CREATE TRIGGER job_events_update AFTER UPDATE OF state, cancel_requested, progress ON jobs BEGIN"
-        " INSERT INTO job_events (job_id, seq, type, data)"
-        "  SELECT NEW.id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = NEW.id), 'progress', NEW.progress"
-        "  WHERE NEW.progress IS NOT OLD.progress;"
-        " INSERT INTO job_events (job_id, seq, type, data)"
-        "  SELECT NEW.id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM job_events WHERE job_id = NEW.id), 'state',"
+        " INSERT INTO job_events (job_id, type, data)"
+        "  SELECT NEW.id, 'progress', NEW.progress WHERE NEW.progress IS NOT OLD.progress;"
+        " INSERT INTO job_events (job_id, type, data)"
+        "  SELECT NEW.id, 'state',"
         "   json_object('state', NEW.state, 'attempt', NEW.attempt, 'cancel_requested', NEW.cancel_requested,"
         "    'error_code', NEW.error_code, 'error_message', NEW.error_message)"
         "  WHERE NEW.state IS NOT OLD.state OR NEW.cancel_requested IS NOT OLD.cancel_requested;"

@@ -299,8 +299,8 @@ Result<std::vector<JobEvent>> SqliteJobStore::ListEvents(const std::string& tena
       QUARRY_ASSIGN_OR_RETURN(bool found, stmt.Step());
       if (!found) return NotFound("job_not_found", "No such job in this tenant");
     }
-    QUARRY_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("SELECT seq, type, data FROM job_events"
-                                                         " WHERE job_id = ? AND seq > ? ORDER BY seq LIMIT ?"));
+    QUARRY_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("SELECT id, type, data FROM job_events"
+                                                         " WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?"));
     stmt.Bind(1, job_id).Bind(2, after_seq).Bind(3, std::clamp(limit, 1, 1000));
     std::vector<JobEvent> events;
     while (true) {
