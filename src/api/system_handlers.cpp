@@ -31,6 +31,9 @@ std::string RenderJobMetrics(AppContext& app) {
     counter("quarry_job_retries_total", "Attempts that failed and were queued again.", m->retries.load());
     counter("quarry_job_rescues_total", "Jobs rescued after their worker stopped heartbeating.", m->rescued.load());
     counter("quarry_job_leases_lost_total", "Attempts whose outcome was discarded: the lease was lost.", m->lease_lost.load());
+    out += m->claim_seconds.Render("quarry_job_claim_duration_seconds",
+                                   "Time a worker's claim took (including finish-and-claim), when it got a job.");
+    out += m->run_seconds.Render("quarry_job_run_duration_seconds", "Time a job attempt's handler ran.");
   }
   return out;
 }

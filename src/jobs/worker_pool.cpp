@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
+
+#include <fmt/format.h>
 
 #include "common/ids.h"
 
@@ -16,6 +19,26 @@ long long MicrosSince(std::chrono::steady_clock::time_point start) {
 }
 
 }  // namespace
+
+void DurationHistogram::Observe(double seconds) {
+  std::size_t bucket = 0;
+  while (bucket < bounds_.size() && seconds > bounds_[bucket]) ++bucket;
+  counts_[bucket].fetch_add(1, std::memory_order_relaxed);
+  sum_micros_.fetch_add(static_cast<std::uint64_t>(std::max(0.0, seconds) * 1e6), std::memory_order_relaxed);
+}
+
+std::string DurationHistogram::Render(const std::string& name, const std::string& help) const {
+  std::string out = fmt::format("# HELP {0} {1}\n# TYPE {0} histogram\n", name, help);
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i < bounds_.size(); ++i) {
+    cumulative += counts_[i].load(std::memory_order_relaxed);
+    out += fmt::format("{}_bucket{{le=\"{}\"}} {}\n", name, bounds_[i], cumulative);
+  }
+  cumulative += counts_.back().load(std::memory_order_relaxed);
+  out += fmt::format("{}_bucket{{le=\"+Inf\"}} {}\n", name, cumulative);
+  out += fmt::format("{}_sum {}\n{}_count {}\n", name, static_cast<double>(sum_micros_.load()) / 1e6, name, cumulative);
+  return out;
+}
 
 WorkerPool::WorkerPool(JobStore& store, const HandlerRegistry& registry, const Clock& clock,
                        WorkerPoolOptions options)
@@ -127,8 +150,10 @@ std::optional<Job> WorkerPool::ClaimNext(int worker_index) {
     return std::nullopt;
   }
   if (*claimed) {
+    const long long micros = MicrosSince(claim_start);
     metrics_.claims.fetch_add(1, std::memory_order_relaxed);
-    metrics_.claim_micros.fetch_add(MicrosSince(claim_start), std::memory_order_relaxed);
+    metrics_.claim_micros.fetch_add(micros, std::memory_order_relaxed);
+    metrics_.claim_seconds.Observe(static_cast<double>(micros) / 1e6);
   }
   return std::move(claimed).value();
 }
@@ -164,7 +189,9 @@ std::optional<Job> WorkerPool::RunAttempt(int worker_index, Job job, bool chain)
       result = Internal("handler_crashed", "the job's handler failed unexpectedly; see the server log");
     }
   }
-  metrics_.run_micros.fetch_add(MicrosSince(run_start), std::memory_order_relaxed);
+  const long long run_micros = MicrosSince(run_start);
+  metrics_.run_micros.fetch_add(run_micros, std::memory_order_relaxed);
+  metrics_.run_seconds.Observe(static_cast<double>(run_micros) / 1e6);
   if (!scratch.empty()) {
     std::error_code ec;
     fs::remove_all(scratch, ec);
@@ -189,8 +216,10 @@ std::optional<Job> WorkerPool::RunAttempt(int worker_index, Job job, bool chain)
     finished = chained.status();
     if (chained.ok() && *chained) {
       next = std::move(**chained);
+      const long long micros = MicrosSince(claim_start);
       metrics_.claims.fetch_add(1, std::memory_order_relaxed);
-      metrics_.claim_micros.fetch_add(MicrosSince(claim_start), std::memory_order_relaxed);
+      metrics_.claim_micros.fetch_add(micros, std::memory_order_relaxed);
+      metrics_.claim_seconds.Observe(static_cast<double>(micros) / 1e6);
     }
   } else {
     finished = store_.Finish(job.id, job.fencing_token, outcome, clock_.NowMillis());

@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -41,6 +42,21 @@ struct WorkerPoolOptions {
   std::string scratch_root;  // attempt scratch dirs live below it
 };
 
+// A lock-free histogram with fixed bucket bounds (seconds), for /metrics.
+class DurationHistogram {
+ public:
+  explicit DurationHistogram(std::vector<double> bounds)
+      : bounds_(std::move(bounds)), counts_(bounds_.size() + 1) {}
+  void Observe(double seconds);
+  // Prometheus text lines for `name` (buckets cumulative, then _sum and _count).
+  std::string Render(const std::string& name, const std::string& help) const;
+
+ private:
+  const std::vector<double> bounds_;
+  std::vector<std::atomic<std::uint64_t>> counts_;  // per bucket, the last one is +Inf only
+  std::atomic<std::uint64_t> sum_micros_{0};
+};
+
 // Counters for /metrics.
 struct JobMetrics {
   std::atomic<std::uint64_t> claims{0};
@@ -52,6 +68,8 @@ struct JobMetrics {
   std::atomic<std::uint64_t> rescued{0};
   std::atomic<std::uint64_t> lease_lost{0};
   std::atomic<std::uint64_t> run_micros{0};  // total handler time
+  DurationHistogram claim_seconds{{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}};
+  DurationHistogram run_seconds{{0.01, 0.1, 1, 10, 60, 300, 900, 3600, 4 * 3600}};
 };
 
 class WorkerPool {

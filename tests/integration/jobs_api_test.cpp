@@ -56,6 +56,9 @@ TEST(JobsApi, SubmitRunsToSuccessWithProgress) {
   ASSERT_EQ(list.at("items").as_array().size(), 1u);
   auto metrics = server.Request("GET", "/metrics");
   EXPECT_NE(metrics.body.find("quarry_jobs_succeeded_total 1"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("quarry_job_run_duration_seconds_count 1"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("quarry_job_run_duration_seconds_bucket{le=\"1\"} 1"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("quarry_job_claim_duration_seconds_count"), std::string::npos);
 }
 
 TEST(JobsApi, CancelStopsARunningJob) {
