@@ -78,7 +78,7 @@ class TimedStore final : public JobStore {
     return result;
   }
   Result<Job> RequestCancel(const std::string& t, const std::string& id, UnixMillis n) override { return inner_.RequestCancel(t, id, n); }
-  Result<RescueReport> RescueExpired(UnixMillis n, const std::function<std::chrono::milliseconds(int)>& b) override { return inner_.RescueExpired(n, b); }
+  Result<RescueReport> RescueExpired(UnixMillis n, const std::function<std::chrono::milliseconds(const std::string&, int)>& b) override { return inner_.RescueExpired(n, b); }
   Result<int> ExpireLeases(const std::string& p, UnixMillis n) override { return inner_.ExpireLeases(p, n); }
   Result<int> ReleaseLeases(const std::string& p, UnixMillis n) override { return inner_.ReleaseLeases(p, n); }
   Result<Job> Get(const std::string& t, const std::string& id) override { return inner_.Get(t, id); }

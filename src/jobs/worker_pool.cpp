@@ -62,7 +62,7 @@ Status WorkerPool::Start() {
   if (*expired > 0) {
     // Their worker is gone, not failing: requeue them with no backoff.
     spdlog::warn("{} job(s) were still leased by a previous run of this server; rescuing them", *expired);
-    auto rescued = store_.RescueExpired(clock_.NowMillis() + 1, [](int) { return std::chrono::milliseconds(0); });
+    auto rescued = store_.RescueExpired(clock_.NowMillis() + 1, [](const std::string&, int) { return std::chrono::milliseconds(0); });
     if (!rescued.ok()) return rescued.status();
     metrics_.rescued.fetch_add(rescued->requeued + rescued->failed, std::memory_order_relaxed);
   }
@@ -296,9 +296,11 @@ void WorkerPool::HeartbeatOnce() {
 
 void WorkerPool::MaintainOnce() {
   const UnixMillis now = clock_.NowMillis();
-  auto rescued = store_.RescueExpired(now, [](int attempt) {
+  // A lost lease is retried with the kind's own backoff.
+  auto rescued = store_.RescueExpired(now, [this](const std::string& kind, int attempt) {
     static const KindPolicy kDefault;
-    return Backoff(kDefault, attempt);
+    const KindPolicy* policy = registry_.Policy(kind);
+    return Backoff(policy ? *policy : kDefault, attempt);
   });
   if (rescued.ok()) {
     if (rescued->requeued + rescued->failed > 0) {

@@ -210,6 +210,28 @@ TEST_F(WorkerPoolTest, StalledWorkerIsFencedOffAfterRescue) {
   EXPECT_EQ(healthy_handler->runs, 1);
 }
 
+TEST_F(WorkerPoolTest, RescueUsesTheKindsBackoff) {
+  HandlerRegistry registry;
+  KindPolicy eager;
+  eager.max_attempts = 3;
+  eager.backoff_base = 0ms;  // this kind retries at once
+  registry.Register("eager", eager, std::make_shared<ScriptedHandler>(Status::Ok()));
+  WorkerPool pool = MakePool(registry);
+  const std::string id = Enqueue("eager", 3);
+  ClaimRequest claim;
+  claim.worker_id = "elsewhere/0";
+  claim.kinds = {"eager"};
+  ASSERT_TRUE(store_->Claim(claim, clock_.NowMillis()).ok());
+  clock_.Advance(31s);  // the other worker vanished; its 30 s lease ran out
+  pool.MaintainOnce();
+  Job job = Get(id);
+  EXPECT_EQ(job.state, JobState::kQueued);
+  EXPECT_EQ(job.run_after, clock_.NowMillis()) << "no backoff for this kind";
+  EXPECT_EQ(job.error_code, "lease_expired");
+  EXPECT_TRUE(pool.RunOnce(0));
+  EXPECT_EQ(Get(id).state, JobState::kSucceeded);
+}
+
 TEST_F(WorkerPoolTest, StartExpiresLeasesOfThePreviousRun) {
   HandlerRegistry registry;
   RegisterBuiltinHandlers(registry, true);

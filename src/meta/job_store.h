@@ -132,9 +132,10 @@ class JobStore {
                                     UnixMillis now) = 0;
 
   // Running jobs whose lease expired before `now`: back to queued with run_after =
-  // now + backoff(attempt) while attempt < max_attempts, else failed "lease_expired".
+  // now + backoff(kind, attempt) while attempt < max_attempts, else failed "lease_expired".
   virtual Result<RescueReport> RescueExpired(
-      UnixMillis now, const std::function<std::chrono::milliseconds(int attempt)>& backoff) = 0;
+      UnixMillis now,
+      const std::function<std::chrono::milliseconds(const std::string& kind, int attempt)>& backoff) = 0;
 
   // Makes every lease held by an owner starting with `owner_prefix` expire at `now` (start-up:
   // the previous run of this server holds nothing any more). Returns how many.

@@ -302,11 +302,12 @@ Result<Job> SqliteJobStore::RequestCancel(const std::string& tenant_id, const st
 // --- rescue ---
 
 Result<RescueReport> SqliteJobStore::RescueExpired(
-    UnixMillis now, const std::function<std::chrono::milliseconds(int attempt)>& backoff) {
+    UnixMillis now, const std::function<std::chrono::milliseconds(const std::string& kind, int attempt)>& backoff) {
   return Write<RescueReport>([&](Connection& conn) -> Result<RescueReport> {
     struct Expired {
       std::string id;
       std::string tenant_id;
+      std::string kind;
       int attempt;
       int max_attempts;
       std::int64_t fencing_token;
@@ -314,15 +315,16 @@ Result<RescueReport> SqliteJobStore::RescueExpired(
     std::vector<Expired> expired;
     {
       QUARRY_ASSIGN_OR_RETURN(
-          Statement stmt, conn.Prepare("SELECT id, tenant_id, attempt, max_attempts, fencing_token FROM jobs"
+          Statement stmt, conn.Prepare("SELECT id, tenant_id, kind, attempt, max_attempts, fencing_token FROM jobs"
                                        " WHERE state = 'running' AND lease_expires_at < ?"
                                        " ORDER BY lease_expires_at"));
       stmt.Bind(1, now);
       while (true) {
         QUARRY_ASSIGN_OR_RETURN(bool row, stmt.Step());
         if (!row) break;
-        expired.push_back({stmt.ColumnText(0), stmt.ColumnText(1), static_cast<int>(stmt.ColumnInt64(2)),
-                           static_cast<int>(stmt.ColumnInt64(3)), stmt.ColumnInt64(4)});
+        expired.push_back({stmt.ColumnText(0), stmt.ColumnText(1), stmt.ColumnText(2),
+                           static_cast<int>(stmt.ColumnInt64(3)), static_cast<int>(stmt.ColumnInt64(4)),
+                           stmt.ColumnInt64(5)});
       }
     }
 
@@ -338,7 +340,7 @@ Result<RescueReport> SqliteJobStore::RescueExpired(
                                        " attempt_started_at = NULL"
                                        " WHERE id = ?5 AND fencing_token = ?6 AND state = 'running'"));
       if (requeue) {
-        stmt.Bind(1, ToString(JobState::kQueued)).Bind(2, now + backoff(job.attempt).count());
+        stmt.Bind(1, ToString(JobState::kQueued)).Bind(2, now + backoff(job.kind, job.attempt).count());
         stmt.BindNull(3).Bind(4,
                               "the worker running this job stopped heartbeating and its lease "
                               "expired; the job will be retried");

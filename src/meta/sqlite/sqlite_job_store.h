@@ -80,7 +80,8 @@ class SqliteJobStore final : public JobStore {
                 UnixMillis now) override;
   Result<Job> RequestCancel(const std::string& tenant_id, const std::string& job_id, UnixMillis now) override;
   Result<RescueReport> RescueExpired(
-      UnixMillis now, const std::function<std::chrono::milliseconds(int attempt)>& backoff) override;
+      UnixMillis now,
+      const std::function<std::chrono::milliseconds(const std::string& kind, int attempt)>& backoff) override;
   Result<int> ExpireLeases(const std::string& owner_prefix, UnixMillis now) override;
   Result<int> ReleaseLeases(const std::string& owner_prefix, UnixMillis now) override;
   Result<Job> Get(const std::string& tenant_id, const std::string& job_id) override;

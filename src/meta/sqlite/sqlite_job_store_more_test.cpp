@@ -22,7 +22,7 @@ TEST_F(SqliteJobStoreMoreTest, RescueRequeuesThenFailsAndFencesTheOldWorker) {
   EXPECT_EQ(none->requeued + none->failed, 0);
 
   std::vector<int> backoff_attempts;
-  auto backoff = [&](int attempt) {
+  auto backoff = [&](const std::string&, int attempt) {
     backoff_attempts.push_back(attempt);
     return std::chrono::milliseconds(250 * attempt);
   };
@@ -311,7 +311,7 @@ TEST_F(SqliteJobStoreMoreTest, CountersMatchJobsAfterRandomOperations) {
         switch (pick(3)) {
           case 0: {
             auto rescued =
-                store_->RescueExpired(now, [&](int) { return std::chrono::milliseconds(pick(1000)); });
+                store_->RescueExpired(now, [&](const std::string&, int) { return std::chrono::milliseconds(pick(1000)); });
             ASSERT_TRUE(rescued.ok());
             tally["rescue_requeued"] += rescued->requeued;
             tally["rescue_failed"] += rescued->failed;

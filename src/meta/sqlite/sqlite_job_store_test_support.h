@@ -84,7 +84,7 @@ constexpr int kNoCap = 1'000'000;
   return r;
 }
 
-std::chrono::milliseconds NoBackoff(int) { return 0ms; }
+[[maybe_unused]] std::chrono::milliseconds NoBackoff(const std::string&, int) { return 0ms; }
 
 // Every field, so "unchanged" means unchanged.
 [[maybe_unused]] void ExpectSameJob(const Job& a, const Job& b) {
