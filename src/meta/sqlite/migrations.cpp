@@ -97,17 +97,18 @@ const Migration kV2 = {
 
         // The claim: a tenant's next queued job, highest priority first, then oldest.
         "CREATE INDEX jobs_claim ON jobs (tenant_id, state, priority DESC, id)",
-        // The rescuer: running jobs whose lease expired.
-        "CREATE INDEX jobs_lease ON jobs (state, lease_expires_at)",
+        // The rescuer: running jobs whose lease expired. Partial indexes hold only the rows their
+        // queries look at, so most state changes touch fewer index pages (fewer bytes a commit).
+        "CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE state = 'running'",
         // Listing a tenant's jobs, newest first.
         "CREATE INDEX jobs_tenant_id ON jobs (tenant_id, id)",
         // Idempotent enqueue: the tenant's recent job with the same key.
         "CREATE INDEX jobs_idempotency ON jobs (tenant_id, idempotency_key)"
         " WHERE idempotency_key IS NOT NULL",
         // Retention: final jobs by finish time.
-        "CREATE INDEX jobs_finished ON jobs (state, finished_at)",
+        "CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL",
         // Per-kind running counts (kind limits) and Counts().
-        "CREATE INDEX jobs_state_kind ON jobs (state, kind)",
+        "CREATE INDEX jobs_state_kind ON jobs (state, kind) WHERE state IN ('queued', 'running')",
 
         "CREATE TABLE job_tenants ("
         " tenant_id TEXT PRIMARY KEY NOT NULL REFERENCES tenants(id),"
