@@ -260,19 +260,9 @@ Status SqliteJobStore::FinishIn(Connection& conn, const std::string& job_id, std
 Result<Job> SqliteJobStore::RequestCancel(const std::string& tenant_id, const std::string& job_id,
                                           UnixMillis now) {
   return Write<Job>([&](Connection& conn) -> Result<Job> {
-    std::optional<JobState> state;
-    {
-      QUARRY_ASSIGN_OR_RETURN(Statement stmt,
-                              conn.Prepare("SELECT state FROM jobs WHERE id = ? AND tenant_id = ?"));
-      stmt.Bind(1, job_id).Bind(2, tenant_id);
-      QUARRY_ASSIGN_OR_RETURN(bool row, stmt.Step());
-      if (!row) return JobNotFound();
-      state = ParseJobState(stmt.ColumnText(0));
-      if (!state) {
-        return Internal("metadata_store_error", "unrecognized job state value in the metadata database");
-      }
-    }
-    if (*state == JobState::kQueued) {
+    QUARRY_ASSIGN_OR_RETURN(const Job current, LoadJob(conn, tenant_id, job_id));
+    const JobState state = current.state;
+    if (state == JobState::kQueued) {
       // Canceled at once; it leaves its tenant's queued count.
       QUARRY_ASSIGN_OR_RETURN(
           Statement stmt,
@@ -281,7 +271,7 @@ Result<Job> SqliteJobStore::RequestCancel(const std::string& tenant_id, const st
       stmt.Bind(1, now).Bind(2, job_id);
       QUARRY_RETURN_IF_ERROR(stmt.Run());
       QUARRY_RETURN_IF_ERROR(AdjustTenant(conn, tenant_id, -1, 0, 0));
-    } else if (*state == JobState::kRunning) {
+    } else if (state == JobState::kRunning) {
       // The worker learns it from its next heartbeat and ends the attempt as canceled.
       QUARRY_ASSIGN_OR_RETURN(
           Statement stmt,
@@ -290,12 +280,7 @@ Result<Job> SqliteJobStore::RequestCancel(const std::string& tenant_id, const st
       QUARRY_RETURN_IF_ERROR(stmt.Run());
     }
     // A final job is left as it is.
-    QUARRY_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("SELECT " QUARRY_JOB_COLUMNS
-                                                         " FROM jobs WHERE id = ? AND tenant_id = ?"));
-    stmt.Bind(1, job_id).Bind(2, tenant_id);
-    QUARRY_ASSIGN_OR_RETURN(std::optional<Job> job, StepJob(stmt));
-    if (!job) return JobNotFound();
-    return std::move(*job);
+    return LoadJob(conn, tenant_id, job_id);
   });
 }
 

@@ -104,6 +104,15 @@ Result<Job> ReadJob(const Statement& row) {
   return j;
 }
 
+Result<Job> LoadJob(Connection& conn, const std::string& tenant_id, const std::string& job_id) {
+  QUARRY_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("SELECT " QUARRY_JOB_COLUMNS
+                                                       " FROM jobs WHERE id = ? AND tenant_id = ?"));
+  stmt.Bind(1, job_id).Bind(2, tenant_id);
+  QUARRY_ASSIGN_OR_RETURN(std::optional<Job> job, StepJob(stmt));
+  if (!job) return JobNotFound();
+  return std::move(*job);
+}
+
 Result<std::optional<Job>> StepJob(Statement& stmt) {
   QUARRY_ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return std::optional<Job>();
@@ -183,14 +192,7 @@ Result<EnqueueResult> SqliteJobStore::Enqueue(const NewJob& job, int max_queued,
 // --- reads ---
 
 Result<Job> SqliteJobStore::Get(const std::string& tenant_id, const std::string& job_id) {
-  return Read<Job>([&](Connection& conn) -> Result<Job> {
-    QUARRY_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("SELECT " QUARRY_JOB_COLUMNS
-                                                         " FROM jobs WHERE id = ? AND tenant_id = ?"));
-    stmt.Bind(1, job_id).Bind(2, tenant_id);
-    QUARRY_ASSIGN_OR_RETURN(std::optional<Job> job, StepJob(stmt));
-    if (!job) return JobNotFound();
-    return std::move(*job);
-  });
+  return Read<Job>([&](Connection& conn) { return LoadJob(conn, tenant_id, job_id); });
 }
 
 Result<Page<Job>> SqliteJobStore::List(const std::string& tenant_id, const JobFilter& filter,
@@ -293,12 +295,7 @@ Result<int> SqliteJobStore::DeleteFinishedBefore(UnixMillis cutoff, int batch) {
 Result<std::vector<JobEvent>> SqliteJobStore::ListEvents(const std::string& tenant_id, const std::string& job_id,
                                                          std::int64_t after_seq, int limit) {
   return Read<std::vector<JobEvent>>([&](Connection& conn) -> Result<std::vector<JobEvent>> {
-    {
-      QUARRY_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("SELECT 1 FROM jobs WHERE id = ? AND tenant_id = ?"));
-      stmt.Bind(1, job_id).Bind(2, tenant_id);
-      QUARRY_ASSIGN_OR_RETURN(bool found, stmt.Step());
-      if (!found) return NotFound("job_not_found", "No such job in this tenant");
-    }
+    QUARRY_RETURN_IF_ERROR(LoadJob(conn, tenant_id, job_id).status());  // tenant isolation
     QUARRY_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("SELECT id, type, data FROM job_events"
                                                          " WHERE job_id = ? AND id > ? ORDER BY id LIMIT ?"));
     stmt.Bind(1, job_id).Bind(2, after_seq).Bind(3, std::clamp(limit, 1, 1000));

@@ -54,6 +54,8 @@ Result<std::optional<Job>> StepJob(Statement& stmt);
 
 // NotFound "job_not_found": a missing job and another tenant's job look the same.
 Status JobNotFound();
+// The tenant's job `job_id`, or JobNotFound (also for another tenant's job).
+Result<Job> LoadJob(Connection& conn, const std::string& tenant_id, const std::string& job_id);
 // FailedPrecondition "lease_lost": the caller's attempt no longer owns the job.
 Status LeaseLost();
 
