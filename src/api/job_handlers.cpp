@@ -134,7 +134,7 @@ void RegisterJobRoutes(http::Router& router, AppContext& app) {
                                             std::string(req.headers.Get("Idempotency-Key"))};
                 auto enqueued = app.jobs.Submit(p, submission);
                 if (!enqueued.ok()) return Problem(req, enqueued.status());
-                auto view = app.jobs.Get(p, enqueued->job.id);
+                auto view = app.jobs.View(enqueued->job);
                 if (!view.ok()) return Problem(req, view.status());
                 http::Response response = JsonResponse(enqueued->existing ? 200 : 202, ViewJson(*view));
                 response.headers.emplace_back("Location", "/v1/jobs/" + enqueued->job.id);

@@ -341,6 +341,14 @@ Result<Config> LoadConfig(const ConfigSources& sources) {
   for (const auto& [key, value] : sources.overrides) {
     QUARRY_RETURN_IF_ERROR(Apply(config, key, value, "command line"));
   }
+  // Settings that only make sense together.
+  if (config.job_heartbeat * 3 > config.job_lease) {
+    return InvalidArgument(
+        "invalid_config",
+        fmt::format("jobs.heartbeat ({}) must be at most a third of jobs.lease ({}), or running jobs "
+                    "lose their leases between heartbeats; shorten jobs.heartbeat or lengthen jobs.lease",
+                    FormatDuration(config.job_heartbeat), FormatDuration(config.job_lease)));
+  }
   return config;
 }
 

@@ -480,3 +480,21 @@ TEST_F(ConfigTest, QuarryEnvironmentReadsOnlyQuarryVariables) {
 
 }  // namespace
 }  // namespace quarry
+
+namespace quarry {
+namespace {
+
+TEST(ConfigCrossChecks, HeartbeatMustBeWellUnderTheLease) {
+  ConfigSources sources;
+  sources.overrides = {{"jobs.lease", "3s"}, {"jobs.heartbeat", "2s"}};
+  auto config = LoadConfig(sources);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), "invalid_config");
+  EXPECT_NE(config.status().message().find("jobs.heartbeat (2s)"), std::string::npos) << config.status().message();
+  EXPECT_NE(config.status().message().find("jobs.lease (3s)"), std::string::npos);
+  sources.overrides = {{"jobs.lease", "6s"}, {"jobs.heartbeat", "2s"}};
+  EXPECT_TRUE(LoadConfig(sources).ok());
+}
+
+}  // namespace
+}  // namespace quarry

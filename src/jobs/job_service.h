@@ -57,6 +57,8 @@ class JobService {
   Result<Page<Job>> List(const Principal& actor, JobFilter filter, const PageRequest& page);
   Result<JobView> Get(const Principal& actor, const std::string& job_id);
   Result<JobView> Cancel(const Principal& actor, const std::string& job_id);
+  // The user-facing view of a job already read (progress, queue position, estimated start).
+  Result<JobView> View(Job job);
   // The job's events after `after_seq` (see JobStore::ListEvents), with the same visibility as Get.
   Result<std::vector<JobEvent>> Events(const Principal& actor, const std::string& job_id, std::int64_t after_seq,
                                        int limit);
@@ -64,7 +66,8 @@ class JobService {
  private:
   Status RequireMember(const Principal& actor) const;
   bool SeesWholeTenant(const Principal& actor) const;
-  Result<JobView> View(Job job);
+  // The job, if the actor may see it (else job_not_found); no view computed.
+  Result<Job> Visible(const Principal& actor, const std::string& job_id);
 
   JobStore& store_;
   const HandlerRegistry& registry_;

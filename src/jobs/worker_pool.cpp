@@ -43,7 +43,7 @@ std::string DurationHistogram::Render(const std::string& name, const std::string
 WorkerPool::WorkerPool(JobStore& store, const HandlerRegistry& registry, const Clock& clock,
                        WorkerPoolOptions options)
     : store_(store), registry_(registry), clock_(clock), options_(std::move(options)),
-      run_id_(RandomAlphanumeric(8)) {}
+      run_id_(RandomAlphanumeric(8)), kinds_(registry.Kinds()), kind_limits_(registry.KindLimits()) {}
 
 WorkerPool::~WorkerPool() { Stop(std::chrono::milliseconds(0)); }
 
@@ -136,8 +136,8 @@ ClaimRequest WorkerPool::MakeClaimRequest(int worker_index) const {
   ClaimRequest request;
   request.worker_id = OwnerId(worker_index);
   request.lease = options_.lease;
-  request.kinds = registry_.Kinds();
-  request.kind_limits = registry_.KindLimits();
+  request.kinds = kinds_;
+  request.kind_limits = kind_limits_;
   request.max_running_per_tenant = options_.max_running_per_tenant;
   return request;
 }

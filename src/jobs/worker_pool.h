@@ -112,6 +112,10 @@ class WorkerPool {
   const Clock& clock_;
   const WorkerPoolOptions options_;
   const std::string run_id_;
+  // What this pool claims; the registry is read-only once workers start, so these are computed
+  // once rather than on every claim.
+  const std::vector<std::string> kinds_;
+  const std::map<std::string, int> kind_limits_;
   JobMetrics metrics_;
 
   mutable std::mutex mu_;
