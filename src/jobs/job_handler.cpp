@@ -28,6 +28,11 @@ bool JobContext::TakeProgressChange() {
   return std::exchange(progress_dirty_, false);
 }
 
+void JobContext::ProgressNotSent() {
+  std::lock_guard lock(mu_);
+  progress_dirty_ = true;
+}
+
 void JobContext::RequestCancel() {
   {
     std::lock_guard lock(mu_);

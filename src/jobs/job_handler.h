@@ -51,6 +51,7 @@ class JobContext {
   // --- used by the worker pool ---
   JobProgress progress() const;
   bool TakeProgressChange();  // whether progress changed since the last call
+  void ProgressNotSent();     // a write carrying progress failed: send it again next time
   void RequestCancel();
   void MarkLeaseLost();
 

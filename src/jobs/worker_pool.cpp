@@ -287,6 +287,7 @@ void WorkerPool::HeartbeatOnce() {
         context->MarkLeaseLost();
       } else {
         spdlog::warn("job {}: heartbeat failed: {}", job.id, cancel.status().ToString());
+        if (!progress.empty()) context->ProgressNotSent();
       }
       continue;
     }
