@@ -3,8 +3,8 @@
 //   baseline      durable single-row commits per second on the same file system (the floor of
 //                 any durable queue here: every enqueue and every finish is at least one)
 //   enqueue       jobs enqueued per second by one thread
-//   e2e_w{1,2,4}  no-op jobs per second end to end (two producer threads enqueuing, as
-//                 concurrent API requests do, while W workers claim and complete), with claim
+//   e2e_w{1,2,4}  no-op jobs per second end to end (one producer thread enqueuing, as
+//                 API requests do, while W workers claim and complete), with claim
 //                 latency p50/p99
 //   fairness      50 tenants, one enqueuing 100x more jobs than the others, 2 workers running
 //                 2 ms jobs: each tenant's share of worker time while all are backlogged,

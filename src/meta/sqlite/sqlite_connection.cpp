@@ -157,7 +157,7 @@ Result<std::unique_ptr<Connection>> Connection::Open(const std::string& path,
                        "cannot open the metadata database: WAL journal mode is not available "
                        "on this file system");
   }
-  for (std::string_view pragma : {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON"}) {
+  for (std::string_view pragma : {"PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON", "PRAGMA temp_store=MEMORY"}) {
     Status s = conn->Exec(pragma);
     if (!s.ok()) return unavailable(s);
   }

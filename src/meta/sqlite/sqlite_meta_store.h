@@ -1,7 +1,9 @@
 // SQLite implementations of MetaStore and JobStore for the embedded mode.
 //
-// One database file (WAL mode, foreign keys on, busy timeout, synchronous=FULL) opened through a
-// small pool of connections, so readers never wait on each other; writes use BEGIN IMMEDIATE.
+// One database file (WAL mode, foreign keys on, busy timeout, synchronous=FULL, temp_store=MEMORY:
+// sorter and statement-journal scratch stays in memory instead of a file created in /var/tmp per
+// statement; every query the stores run is bounded by a LIMIT) opened through a small pool of
+// connections, so readers never wait on each other; writes use BEGIN IMMEDIATE.
 // Other processes (the `quarry admin` CLI) may use the same file at the same time.
 // Migrations run in Open(): idempotent, each in its own transaction; a database whose schema is
 // newer than this binary knows is refused.
