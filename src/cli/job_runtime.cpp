@@ -22,6 +22,7 @@ jobs::WorkerPoolOptions WorkerOptionsFrom(const Config& c, const DataDirPaths& p
   o.rescue_interval = c.job_rescue_interval;
   o.retention = c.job_retention;
   o.max_running_per_tenant = c.job_max_running_per_tenant;
+  o.memory_budget_bytes = c.job_memory_budget;
   o.scratch_root = paths.scratch();
   return o;
 }

@@ -121,6 +121,7 @@ const std::vector<Setting>& Settings() {
       {"jobs.shutdown_grace", Kind::kDuration, 0, 3'600'000, "how long running jobs may finish on shutdown before their leases are released", QUARRY_DURATION(job_shutdown_grace)},
       {"jobs.max_queued_per_tenant", Kind::kInt, 1, 10'000'000, "queued jobs a tenant may have (beyond: 429)", QUARRY_INT(job_max_queued_per_tenant)},
       {"jobs.max_running_per_tenant", Kind::kInt, 1, 10'000, "jobs of one tenant running at once", QUARRY_INT(job_max_running_per_tenant)},
+      {"jobs.memory_budget", Kind::kBytes, 0, 1LL << 50, "memory the jobs of one process may need at once, by what each kind declares (0: no budget)", QUARRY_BYTES(job_memory_budget)},
       {"jobs.allow_test_kinds", Kind::kBool, 0, 1, "let API users submit the test kinds 'sleep' and 'noop'", QUARRY_BOOL(job_allow_test_kinds)},
   };
   return kSettings;

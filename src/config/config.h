@@ -54,6 +54,7 @@ struct Config {
   std::chrono::milliseconds job_shutdown_grace{30'000};
   int job_max_queued_per_tenant = 10'000;
   int job_max_running_per_tenant = 2;
+  std::int64_t job_memory_budget = 0;  // bytes; 0 = no budget
   bool job_allow_test_kinds = false;
 
   // Listen address split into host and port (valid after a successful load).

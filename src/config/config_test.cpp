@@ -47,6 +47,7 @@ const std::vector<std::string> kAllKeys = {
     "jobs.shutdown_grace",
     "jobs.max_queued_per_tenant",
     "jobs.max_running_per_tenant",
+    "jobs.memory_budget",
     "jobs.allow_test_kinds",
 };
 

@@ -77,6 +77,14 @@ std::map<std::string, int> HandlerRegistry::KindLimits() const {
   return limits;
 }
 
+std::map<std::string, std::int64_t> HandlerRegistry::MemoryNeeds() const {
+  std::map<std::string, std::int64_t> needs;
+  for (const auto& [kind, entry] : entries_) {
+    if (entry.policy.memory_bytes > 0) needs[kind] = entry.policy.memory_bytes;
+  }
+  return needs;
+}
+
 bool IsRetryable(const Status& status) {
   switch (status.category()) {
     case ErrorCode::kUnavailable:

@@ -79,6 +79,9 @@ struct KindPolicy {
   std::chrono::milliseconds backoff_base{1'000};  // first retry waits up to this (full jitter)
   std::chrono::milliseconds backoff_cap{300'000};
   int max_running = 0;  // across all workers; 0 = no limit of its own
+  // Peak memory one attempt may use; a worker pool runs only what fits its jobs.memory_budget
+  // (ResourceBudget). 0 = negligible.
+  std::int64_t memory_bytes = 0;
   // Whether API users may enqueue it directly (POST /v1/jobs). Kinds started by other
   // endpoints (ingest, export) say false.
   bool user_submittable = false;
@@ -92,6 +95,7 @@ class HandlerRegistry {
   JobHandler* Handler(const std::string& kind) const;
   std::vector<std::string> Kinds() const;
   std::map<std::string, int> KindLimits() const;
+  std::map<std::string, std::int64_t> MemoryNeeds() const;  // kinds with memory_bytes > 0
 
  private:
   struct Entry {

@@ -43,7 +43,8 @@ std::string DurationHistogram::Render(const std::string& name, const std::string
 WorkerPool::WorkerPool(JobStore& store, const HandlerRegistry& registry, const Clock& clock,
                        WorkerPoolOptions options)
     : store_(store), registry_(registry), clock_(clock), options_(std::move(options)),
-      run_id_(RandomAlphanumeric(8)), kinds_(registry.Kinds()), kind_limits_(registry.KindLimits()) {}
+      run_id_(RandomAlphanumeric(8)), kind_limits_(registry.KindLimits()),
+      budget_(options_.memory_budget_bytes, registry.MemoryNeeds(), registry.Kinds()) {}
 
 WorkerPool::~WorkerPool() { Stop(std::chrono::milliseconds(0)); }
 
@@ -57,6 +58,7 @@ int WorkerPool::running() const {
 }
 
 Status WorkerPool::Start() {
+  QUARRY_RETURN_IF_ERROR(budget_.Validate());
   auto expired = store_.ExpireLeases(options_.owner_prefix, clock_.NowMillis());
   if (!expired.ok()) return expired.status();
   if (*expired > 0) {
@@ -132,19 +134,25 @@ void WorkerPool::PeriodicLoop(std::chrono::milliseconds interval, void (WorkerPo
   }
 }
 
-ClaimRequest WorkerPool::MakeClaimRequest(int worker_index) const {
+ClaimRequest WorkerPool::MakeClaimRequest(int worker_index, std::vector<std::string> kinds) const {
   ClaimRequest request;
   request.worker_id = OwnerId(worker_index);
   request.lease = options_.lease;
-  request.kinds = kinds_;
+  request.kinds = std::move(kinds);
   request.kind_limits = kind_limits_;
   request.max_running_per_tenant = options_.max_running_per_tenant;
   return request;
 }
 
 std::optional<Job> WorkerPool::ClaimNext(int worker_index) {
+  ResourceBudget::Hold hold = budget_.ReserveForClaim();
+  if (hold.kinds.empty()) {
+    budget_.Settle(hold, nullptr);
+    return std::nullopt;
+  }
   const auto claim_start = std::chrono::steady_clock::now();
-  auto claimed = store_.Claim(MakeClaimRequest(worker_index), clock_.NowMillis());
+  auto claimed = store_.Claim(MakeClaimRequest(worker_index, hold.kinds), clock_.NowMillis());
+  budget_.Settle(hold, claimed.ok() && *claimed ? &(*claimed)->kind : nullptr);
   if (!claimed.ok()) {
     spdlog::warn("claiming a job failed: {}", claimed.status().ToString());
     return std::nullopt;
@@ -197,6 +205,7 @@ std::optional<Job> WorkerPool::RunAttempt(int worker_index, Job job, bool chain)
     fs::remove_all(scratch, ec);
   }
 
+  budget_.Release(job.kind);
   AttemptOutcome outcome = Decide(job, *context, result);
   if (context->TakeProgressChange()) outcome.progress_json = ProgressToJson(context->progress());
   {
@@ -209,10 +218,19 @@ std::optional<Job> WorkerPool::RunAttempt(int worker_index, Job job, bool chain)
   // On the hot path the outcome and the next claim share one transaction (one durable commit).
   std::optional<Job> next;
   Status finished;
+  ResourceBudget::Hold hold;
+  if (chain) {
+    hold = budget_.ReserveForClaim();
+    if (hold.kinds.empty()) {
+      budget_.Settle(hold, nullptr);
+      chain = false;
+    }
+  }
   if (chain) {
     const auto claim_start = std::chrono::steady_clock::now();
     auto chained = store_.FinishAndClaim(job.id, job.fencing_token, outcome, clock_.NowMillis(),
-                                         MakeClaimRequest(worker_index));
+                                         MakeClaimRequest(worker_index, hold.kinds));
+    budget_.Settle(hold, chained.ok() && *chained ? &(*chained)->kind : nullptr);
     finished = chained.status();
     if (chained.ok() && *chained) {
       next = std::move(**chained);

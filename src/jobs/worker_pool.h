@@ -24,6 +24,7 @@
 
 #include "common/clock.h"
 #include "jobs/job_handler.h"
+#include "jobs/resource_budget.h"
 #include "meta/job_store.h"
 
 namespace quarry::jobs {
@@ -39,6 +40,9 @@ struct WorkerPoolOptions {
   std::chrono::milliseconds rescue_interval{1'000};
   std::chrono::milliseconds retention{7 * 24 * 3'600'000LL};
   int max_running_per_tenant = 2;
+  // Memory the pool's running attempts may need at once, by their kinds' KindPolicy::memory_bytes
+  // (ResourceBudget); 0 = unlimited.
+  std::int64_t memory_budget_bytes = 0;
   std::string scratch_root;  // attempt scratch dirs live below it
 };
 
@@ -79,7 +83,8 @@ class WorkerPool {
   WorkerPool(const WorkerPool&) = delete;
   WorkerPool& operator=(const WorkerPool&) = delete;
 
-  // Expires leases still held by earlier runs with this owner prefix, then starts the threads.
+  // Checks that every kind fits the memory budget, expires leases still held by earlier runs with
+  // this owner prefix, then starts the threads.
   Status Start();
   // Wakes idle workers: work may be available (called after a local enqueue).
   void Notify();
@@ -95,10 +100,11 @@ class WorkerPool {
   const JobMetrics& metrics() const { return metrics_; }
   const WorkerPoolOptions& options() const { return options_; }
   int running() const;
+  std::int64_t memory_reserved() const { return budget_.reserved(); }
 
  private:
   std::string OwnerId(int worker_index) const;
-  ClaimRequest MakeClaimRequest(int worker_index) const;
+  ClaimRequest MakeClaimRequest(int worker_index, std::vector<std::string> kinds) const;
   std::optional<Job> ClaimNext(int worker_index);
   // Runs one attempt and records its outcome; with `chain`, claims the worker's next job in the
   // same transaction and returns it.
@@ -114,8 +120,8 @@ class WorkerPool {
   const std::string run_id_;
   // What this pool claims; the registry is read-only once workers start, so these are computed
   // once rather than on every claim.
-  const std::vector<std::string> kinds_;
   const std::map<std::string, int> kind_limits_;
+  ResourceBudget budget_;
   JobMetrics metrics_;
 
   mutable std::mutex mu_;
