@@ -167,6 +167,41 @@ const Migration kV3 = {
     },
 };
 
+// Version 4: the dataset registry. A dataset row exists from its first prepared version on and
+// is visible once current_version > 0. Versions are immutable once 'ready'; a 'pending' version
+// belongs to the ingestion job (and fencing token) that is writing it.
+const Migration kV4 = {
+    4,
+    {
+        "CREATE TABLE datasets ("
+        " id TEXT PRIMARY KEY NOT NULL,"
+        " tenant_id TEXT NOT NULL REFERENCES tenants(id),"
+        " name TEXT NOT NULL,"
+        " current_version INTEGER NOT NULL DEFAULT 0,"
+        " next_version INTEGER NOT NULL DEFAULT 1,"
+        " created_at BIGINT NOT NULL,"
+        " updated_at BIGINT NOT NULL,"
+        " UNIQUE (tenant_id, name))",
+
+        "CREATE TABLE dataset_versions ("
+        " dataset_id TEXT NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,"
+        " version INTEGER NOT NULL,"
+        " state TEXT NOT NULL CHECK (state IN ('pending', 'ready')),"
+        " storage_prefix TEXT NOT NULL,"
+        " row_count BIGINT NOT NULL DEFAULT 0,"
+        " byte_size BIGINT NOT NULL DEFAULT 0,"
+        " schema_json TEXT NOT NULL DEFAULT '[]',"
+        " stats_json TEXT NOT NULL DEFAULT '[]',"
+        " job_id TEXT NOT NULL,"
+        " fencing_token BIGINT NOT NULL,"
+        " source_json TEXT NOT NULL DEFAULT '{}',"
+        " created_at BIGINT NOT NULL,"
+        " PRIMARY KEY (dataset_id, version))",
+
+        "CREATE INDEX dataset_versions_pending ON dataset_versions (job_id) WHERE state = 'pending'",
+    },
+};
+
 Status SchemaTooNew(int found) {
   return FailedPrecondition(
       "schema_too_new",
@@ -186,7 +221,7 @@ Result<bool> IsApplied(Connection& conn, int version) {
 }  // namespace
 
 const std::vector<Migration>& Migrations() {
-  static const std::vector<Migration> kMigrations = {kV1, kV2, kV3};
+  static const std::vector<Migration> kMigrations = {kV1, kV2, kV3, kV4};
   return kMigrations;
 }
 

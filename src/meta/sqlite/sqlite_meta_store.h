@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "meta/dataset_store.h"
 #include "meta/job_store.h"
 #include "meta/meta_store.h"
 
@@ -34,5 +35,8 @@ Result<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(const SqliteOptions& opti
 // file (jobs reference tenants). Opening both stores, in either order and from several
 // processes, is safe: migrations are idempotent. Errors as above.
 Result<std::unique_ptr<JobStore>> OpenSqliteJobStore(const SqliteOptions& options);
+
+// Opens (and migrates) the dataset registry on the metadata database file, with its own pool.
+Result<std::unique_ptr<DatasetStore>> OpenSqliteDatasetStore(const SqliteOptions& options);
 
 }  // namespace quarry
