@@ -98,14 +98,7 @@ class LocalObjectStore final : public ObjectStore {
 
   Status Put(const std::string& key, const std::string& bytes) override {
     QUARRY_RETURN_IF_ERROR(ValidateObjectKey(key));
-    if (const std::string dir = DirectoryOf(key); !dir.empty()) {
-      // Missing directories are created below; existing ones must be real directories.
-      QUARRY_ASSIGN_OR_RETURN(Entry entry, Inspect(root_, dir));
-      if (entry != Entry::kDirectory && entry != Entry::kMissing) {
-        return Status(ErrorCode::kUnavailable, "storage_io_error",
-                      "writing '" + key + "' failed: its directory is not a plain directory");
-      }
-    }
+    QUARRY_RETURN_IF_ERROR(CheckDirectoryOf(key));
     const fs::path target = root_ / key;
     std::error_code ec;
     fs::create_directories(target.parent_path(), ec);
@@ -180,6 +173,56 @@ class LocalObjectStore final : public ObjectStore {
     return keys;
   }
 
+  Status PutFile(const std::string& key, const std::string& local_path) override {
+    QUARRY_RETURN_IF_ERROR(ValidateObjectKey(key));
+    QUARRY_RETURN_IF_ERROR(CheckDirectoryOf(key));
+    const fs::path target = root_ / key;
+    std::error_code ec;
+    fs::create_directories(target.parent_path(), ec);
+    if (ec) return IoError("creating the directory of", key, ec.value());
+    Status st = FsyncPath(local_path, O_RDONLY);
+    if (st.ok() && ::rename(local_path.c_str(), target.c_str()) != 0) {
+      if (errno != EXDEV) return IoError("moving into", key, errno);
+      // Another file system: copy under a temporary name, then rename within the target's.
+      const fs::path temp = target.parent_path() / (kTempPrefix + RandomAlphanumeric(12));
+      fs::copy_file(local_path, temp, ec);
+      if (!ec) st = FsyncPath(temp, O_RDONLY);
+      if (ec || !st.ok() || ::rename(temp.c_str(), target.c_str()) != 0) {
+        const int err = ec ? ec.value() : errno;
+        fs::remove(temp, ec);
+        return IoError("copying into", key, err);
+      }
+      fs::remove(local_path, ec);
+    }
+    if (st.ok()) st = FsyncPath(target.parent_path(), O_RDONLY | O_DIRECTORY);
+    if (!st.ok()) {
+      return Status(ErrorCode::kUnavailable, "storage_io_error", "storing '" + key + "' failed: " + st.message());
+    }
+    return Status::Ok();
+  }
+
+  Status DeletePrefix(const std::string& prefix) override {
+    if (prefix.size() < 2 || prefix.back() != '/') {
+      return InvalidArgument("invalid_object_key", "a prefix to delete must end with '/'");
+    }
+    const std::string dir = prefix.substr(0, prefix.size() - 1);
+    QUARRY_RETURN_IF_ERROR(ValidateObjectKey(dir));
+    QUARRY_ASSIGN_OR_RETURN(Entry entry, Inspect(root_, dir));
+    if (entry == Entry::kMissing) return Status::Ok();
+    std::error_code ec;
+    // remove_all does not follow symbolic links: it removes the link itself.
+    fs::remove_all(root_ / dir, ec);
+    if (ec) return IoError("deleting", prefix, ec.value());
+    return FsyncPath((root_ / dir).parent_path(), O_RDONLY | O_DIRECTORY);
+  }
+
+  Result<std::string> ReadLocation(const std::string& key) override {
+    QUARRY_RETURN_IF_ERROR(ValidateObjectKey(key));
+    QUARRY_ASSIGN_OR_RETURN(Entry entry, Inspect(root_, key));
+    if (entry != Entry::kFile) return NotFound("object_not_found", "No object '" + key + "'");
+    return (root_ / key).string();
+  }
+
   Status CheckWritable() override {
     const std::string probe = ".readyz/probe";
     QUARRY_RETURN_IF_ERROR(Put(probe, "ok"));
@@ -187,6 +230,19 @@ class LocalObjectStore final : public ObjectStore {
   }
 
  private:
+  // Missing directories of `key` are created by the caller; existing ones must be real
+  // directories (no symbolic link on the way).
+  Status CheckDirectoryOf(const std::string& key) const {
+    const std::string dir = DirectoryOf(key);
+    if (dir.empty()) return Status::Ok();
+    QUARRY_ASSIGN_OR_RETURN(Entry entry, Inspect(root_, dir));
+    if (entry != Entry::kDirectory && entry != Entry::kMissing) {
+      return Status(ErrorCode::kUnavailable, "storage_io_error",
+                    "writing '" + key + "' failed: its directory is not a plain directory");
+    }
+    return Status::Ok();
+  }
+
   const fs::path root_;
 };
 

@@ -301,6 +301,36 @@ TEST_F(LocalObjectStoreTest, DeletingADirectoryKeyDeletesNothing) {
   EXPECT_TRUE(*exists);
 }
 
+TEST_F(LocalObjectStoreTest, PutFileMovesALocalFileIntoPlace) {
+  const fs::path local = dir_ / "scratch" / "part.parquet";
+  WriteFile(local, "PAR1...PAR1");
+  ASSERT_TRUE(store_->PutFile("tenants/t/datasets/d/v1/data.parquet", local.string()).ok());
+  EXPECT_FALSE(fs::exists(local)) << "moved, not copied";
+  EXPECT_EQ(store_->Get("tenants/t/datasets/d/v1/data.parquet").value(), "PAR1...PAR1");
+  auto location = store_->ReadLocation("tenants/t/datasets/d/v1/data.parquet");
+  ASSERT_TRUE(location.ok());
+  EXPECT_EQ(fs::path(*location), root_ / "tenants/t/datasets/d/v1/data.parquet");
+  EXPECT_EQ(store_->ReadLocation("tenants/t/none").status().code(), "object_not_found");
+  EXPECT_EQ(store_->PutFile("../escape", local.string()).code(), "invalid_object_key");
+}
+
+TEST_F(LocalObjectStoreTest, DeletePrefixRemovesEverythingBelowAndNothingElse) {
+  ASSERT_TRUE(store_->Put("tenants/t/datasets/d/v1/a", "1").ok());
+  ASSERT_TRUE(store_->Put("tenants/t/datasets/d/v2/b", "2").ok());
+  ASSERT_TRUE(store_->Put("tenants/t/datasets/e/v1/c", "3").ok());
+  ASSERT_TRUE(store_->DeletePrefix("tenants/t/datasets/d/").ok());
+  EXPECT_EQ(store_->List("", 100).value(), (std::vector<std::string>{"tenants/t/datasets/e/v1/c"}));
+  EXPECT_TRUE(store_->DeletePrefix("tenants/t/datasets/missing/").ok());
+  EXPECT_EQ(store_->DeletePrefix("tenants/t").code(), "invalid_object_key");
+  EXPECT_EQ(store_->DeletePrefix("../").code(), "invalid_object_key");
+  // A symbolic link planted in the tree is removed, never followed.
+  WriteFile(outside_ / "keep", "x");
+  fs::create_directories(root_ / "tenants/t/datasets/f");
+  fs::create_directory_symlink(outside_, root_ / "tenants/t/datasets/f/v1");
+  ASSERT_TRUE(store_->DeletePrefix("tenants/t/datasets/f/").ok());
+  EXPECT_TRUE(fs::exists(outside_ / "keep"));
+}
+
 TEST_F(LocalObjectStoreTest, CheckWritable) {
   ASSERT_TRUE(store_->CheckWritable().ok());
   // The probe is cleaned up and never shows as an object.

@@ -30,6 +30,15 @@ class ObjectStore {
   // Keys under `prefix` (a directory-like prefix ending in '/', or empty for all), sorted, at
   // most `limit`.
   virtual Result<std::vector<std::string>> List(const std::string& prefix, std::size_t limit) = 0;
+  // Moves the complete local file `local_path` into the store as `key`, atomically and durably;
+  // the local file is gone afterwards. Used for large objects (dataset files) that are written
+  // to local scratch first.
+  virtual Status PutFile(const std::string& key, const std::string& local_path) = 0;
+  // Deletes every object under `prefix` (ending in '/'); a missing prefix is OK.
+  virtual Status DeletePrefix(const std::string& prefix) = 0;
+  // Where the engine reads object `key` from: a local path (local disk) or a URL (S3 later).
+  // NotFound "object_not_found" when missing.
+  virtual Result<std::string> ReadLocation(const std::string& key) = 0;
   // Readiness probe: the store accepts writes right now (used by /readyz).
   virtual Status CheckWritable() = 0;
 };
