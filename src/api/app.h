@@ -6,6 +6,7 @@
 #include <string>
 
 #include "auth/authenticator.h"
+#include "catalog/dataset_service.h"
 #include "common/clock.h"
 #include "config/config.h"
 #include "http/http.h"
@@ -29,6 +30,8 @@ struct AppContext {
   jobs::JobService& jobs;
   JobStore& job_store;                        // for queue gauges on /metrics
   const jobs::JobMetrics* job_metrics;        // nullptr when this process runs no workers
+  catalog::DatasetService& datasets;
+  std::string uploads_dir;                    // where upload bodies are streamed to
 };
 
 void RegisterRoutes(http::Router& router, AppContext& app);

@@ -22,6 +22,9 @@ http::Response Render(const http::Request& request, const Result<T>& result, int
   return JsonResponse(status, to_json(result.value()));
 }
 
+// A job as GET /v1/jobs/{id} shows it (job_handlers.cpp).
+boost::json::object JobViewToJson(const jobs::JobView& view);
+
 inline http::Response Problem(const http::Request& request, const Status& status) {
   return http::Response::Problem(status, request);
 }

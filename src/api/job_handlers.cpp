@@ -118,6 +118,8 @@ std::int64_t LastEventId(const http::Request& req) {
 
 }  // namespace
 
+boost::json::object JobViewToJson(const jobs::JobView& view) { return ViewJson(view); }
+
 void RegisterJobRoutes(http::Router& router, AppContext& app) {
   router.Add({"POST", "/v1/jobs", Authed(app, [&app](http::Request& req, const Principal& p) {
                 auto body = ParseJsonObject(req);

@@ -22,8 +22,11 @@ class OpenApiTest : public ::testing::Test {
     authenticator_ = std::make_unique<Authenticator>(*store_, clock_, AuthenticatorOptions{});
     job_store_ = std::move(OpenSqliteJobStore({dir_ + "/meta.db"})).value();
     job_service_ = std::make_unique<jobs::JobService>(*job_store_, registry_, clock_, jobs::JobServiceOptions{});
+    dataset_store_ = std::move(OpenSqliteDatasetStore({dir_ + "/meta.db"})).value();
+    datasets_ = std::make_unique<catalog::DatasetService>(*dataset_store_, *objects_, *job_service_, clock_);
     app_ = std::make_unique<AppContext>(AppContext{config_, clock_, *store_, *objects_, *authenticator_,
-                                                   *identity_, metrics_, *job_service_, *job_store_, nullptr});
+                                                   *identity_, metrics_, *job_service_, *job_store_, nullptr,
+                                                   *datasets_, dir_ + "/uploads"});
     RegisterRoutes(router_, *app_);
   }
   testing::TempDir temp_{"openapi"};
@@ -38,6 +41,8 @@ class OpenApiTest : public ::testing::Test {
   std::unique_ptr<JobStore> job_store_;
   jobs::HandlerRegistry registry_;
   std::unique_ptr<jobs::JobService> job_service_;
+  std::unique_ptr<DatasetStore> dataset_store_;
+  std::unique_ptr<catalog::DatasetService> datasets_;
   std::unique_ptr<AppContext> app_;
   http::Router router_;
 };

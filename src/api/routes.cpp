@@ -8,6 +8,7 @@ void RegisterUserRoutes(http::Router& router, AppContext& app);
 void RegisterKeyRoutes(http::Router& router, AppContext& app);
 void RegisterTenantRoutes(http::Router& router, AppContext& app);
 void RegisterJobRoutes(http::Router& router, AppContext& app);
+void RegisterDatasetRoutes(http::Router& router, AppContext& app);
 
 void RegisterRoutes(http::Router& router, AppContext& app) {
   RegisterSystemRoutes(router, app);
@@ -16,6 +17,7 @@ void RegisterRoutes(http::Router& router, AppContext& app) {
   RegisterKeyRoutes(router, app);
   RegisterTenantRoutes(router, app);
   RegisterJobRoutes(router, app);
+  RegisterDatasetRoutes(router, app);
 }
 
 }  // namespace quarry::api

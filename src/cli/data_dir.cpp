@@ -37,6 +37,7 @@ Status PrepareDataDir(const DataDirPaths& paths) {
   }
   ::chmod(paths.root.c_str(), 0700);
   QUARRY_RETURN_IF_ERROR(MakePrivateDir(paths.secrets()));
+  QUARRY_RETURN_IF_ERROR(MakePrivateDir(paths.uploads()));
   return MakePrivateDir(paths.storage());
 }
 
@@ -85,6 +86,10 @@ Result<std::unique_ptr<MetaStore>> OpenMetaStore(const Config& config, const Dat
 Result<std::unique_ptr<JobStore>> OpenJobStore(const Config& config, const DataDirPaths& paths) {
   // Workers, the heartbeat and maintenance threads, and the API's blocking pool.
   return OpenSqliteJobStore(StoreOptions(config, paths, std::max(4, config.job_workers + 2 + config.blocking_threads)));
+}
+
+Result<std::unique_ptr<DatasetStore>> OpenDatasetStore(const Config& config, const DataDirPaths& paths) {
+  return OpenSqliteDatasetStore(StoreOptions(config, paths, std::max(4, config.job_workers + config.blocking_threads)));
 }
 
 }  // namespace quarry::cli

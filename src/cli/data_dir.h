@@ -5,6 +5,8 @@
 //   server.addr    the address the running server listens on
 //   quarry.lock    held by the running server: one server per data dir
 //   scratch/       job attempts' temporary files (removed after each attempt)
+//   uploads/       upload bodies: "*.part" while streaming, "upl_*" once stored and until their
+//                  ingestion job can no longer run
 #pragma once
 
 #include <memory>
@@ -12,6 +14,7 @@
 
 #include "common/status.h"
 #include "config/config.h"
+#include "meta/dataset_store.h"
 #include "meta/job_store.h"
 #include "meta/meta_store.h"
 
@@ -25,6 +28,7 @@ struct DataDirPaths {
   std::string server_addr() const { return root + "/server.addr"; }
   std::string lock() const { return root + "/quarry.lock"; }
   std::string scratch() const { return root + "/scratch"; }
+  std::string uploads() const { return root + "/uploads"; }
 };
 
 // Creates the data dir and its private subdirectories (0700) when missing.
@@ -40,5 +44,6 @@ Result<int> LockDataDir(const DataDirPaths& paths);
 // Opens the metadata store and the job store named by the configuration.
 Result<std::unique_ptr<MetaStore>> OpenMetaStore(const Config& config, const DataDirPaths& paths);
 Result<std::unique_ptr<JobStore>> OpenJobStore(const Config& config, const DataDirPaths& paths);
+Result<std::unique_ptr<DatasetStore>> OpenDatasetStore(const Config& config, const DataDirPaths& paths);
 
 }  // namespace quarry::cli

@@ -3,6 +3,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include <spdlog/spdlog.h>
 
 namespace quarry::cli {
 
@@ -32,6 +36,63 @@ jobs::JobServiceOptions JobServiceOptionsFrom(const Config& c) {
   o.max_queued_per_tenant = c.job_max_queued_per_tenant;
   o.workers = std::max(1, c.job_workers);
   return o;
+}
+
+ingest::IngestOptions IngestOptionsFrom(const Config& c, const DataDirPaths& paths) {
+  ingest::IngestOptions o;
+  o.uploads_dir = paths.uploads();
+  o.threads = c.ingest_threads;
+  o.memory_limit_bytes = c.ingest_memory_limit;
+  o.max_decompressed_bytes = c.ingest_max_decompressed_bytes;
+  o.tenant_storage_quota_bytes = c.ingest_tenant_storage_quota;
+  o.max_line_bytes = c.ingest_max_line_bytes;
+  return o;
+}
+
+void RegisterHandlers(jobs::HandlerRegistry& registry, const Config& config, const DataDirPaths& paths,
+                      DatasetStore& datasets, ObjectStore& objects, const Clock& clock) {
+  jobs::RegisterBuiltinHandlers(registry, config.job_allow_test_kinds);
+  const ingest::IngestOptions options = IngestOptionsFrom(config, paths);
+  registry.Register("ingest", ingest::IngestKindPolicy(options),
+                    std::make_shared<ingest::IngestHandler>(datasets, objects, clock, options));
+}
+
+void SweepAtStartup(const DataDirPaths& paths, DatasetStore& datasets, ObjectStore& objects, bool holds_lock) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (holds_lock) {
+    int partial = 0;
+    for (const auto& entry : fs::directory_iterator(paths.uploads(), ec)) {
+      if (entry.path().extension() == ".part" && fs::remove(entry.path(), ec)) ++partial;
+    }
+    if (partial > 0) spdlog::info("removed {} partial upload(s) of an earlier run", partial);
+  }
+  auto swept = ingest::SweepAbandonedVersions(datasets, objects);
+  if (!swept.ok()) {
+    spdlog::warn("sweeping unpublished dataset versions failed: {}", swept.status().ToString());
+  } else if (*swept > 0) {
+    spdlog::info("removed {} unpublished dataset version(s) of ended jobs", *swept);
+  }
+  // Files first, then the registry: a version prepared after the listing has no file in it yet,
+  // so nothing live is taken for an orphan.
+  auto keys = objects.List("tenants/", 10'000'000);
+  if (!keys.ok()) return;
+  auto known = datasets.ListStoragePrefixes();
+  if (!known.ok()) return;
+  const std::set<std::string> prefixes(known->begin(), known->end());
+  std::set<std::string> orphans;
+  for (const auto& key : *keys) {
+    // tenants/{t}/datasets/{d}/v{n}/file
+    std::size_t slash = 0;
+    for (int i = 0; i < 5 && slash != std::string::npos; ++i) slash = key.find('/', slash + 1);
+    if (slash == std::string::npos || key.compare(key.find('/') + 1, 0, "") != 0) continue;
+    const std::string prefix = key.substr(0, slash + 1);
+    if (prefix.find("/datasets/") != std::string::npos && !prefixes.count(prefix)) orphans.insert(prefix);
+  }
+  for (const auto& prefix : orphans) {
+    if (Status st = objects.DeletePrefix(prefix); !st.ok()) spdlog::warn("removing orphaned files failed: {}", st.ToString());
+  }
+  if (!orphans.empty()) spdlog::info("removed {} orphaned dataset version director(ies)", orphans.size());
 }
 
 }  // namespace quarry::cli

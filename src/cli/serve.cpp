@@ -81,6 +81,8 @@ int RunServe(const ConfigFlags& flags) {
   if (!objects.ok()) return fail(objects.status());
   auto job_store = OpenJobStore(config, paths);
   if (!job_store.ok()) return fail(job_store.status());
+  auto datasets = OpenDatasetStore(config, paths);
+  if (!datasets.ok()) return fail(datasets.status());
 
   const Clock& clock = SystemClock::Instance();
   IdentityService identity(**store, clock);
@@ -92,7 +94,7 @@ int RunServe(const ConfigFlags& flags) {
   authenticator.StartBackgroundRefresh();
 
   jobs::HandlerRegistry registry;
-  jobs::RegisterBuiltinHandlers(registry, config.job_allow_test_kinds);
+  RegisterHandlers(registry, config, paths, **datasets, **objects, clock);
   std::unique_ptr<jobs::WorkerPool> workers;
   if (config.job_workers > 0) {
     // Leases of this server's previous runs carry the same prefix and are expired at start.
@@ -100,13 +102,18 @@ int RunServe(const ConfigFlags& flags) {
                                                  WorkerOptionsFrom(config, paths, "serve@" + HostName() + "/"));
     if (Status st = workers->Start(); !st.ok()) return fail(st);
   }
+  // After Start: jobs of the previous run are requeued, so their pending versions are kept.
+  SweepAtStartup(paths, **datasets, **objects, /*holds_lock=*/true);
   jobs::JobService job_service(**job_store, registry, clock, JobServiceOptionsFrom(config),
                                [&workers] { if (workers) workers->Notify(); },
                                workers ? &workers->metrics() : nullptr);
 
+  catalog::DatasetService dataset_service(**datasets, **objects, job_service, clock);
   http::HttpMetrics metrics;
-  api::AppContext app{config, clock, **store, **objects, authenticator, identity, metrics,
-                      job_service, **job_store, workers ? &workers->metrics() : nullptr};
+  api::AppContext app{config,      clock,       **store,
+                      **objects,   authenticator, identity,
+                      metrics,     job_service, **job_store,
+                      workers ? &workers->metrics() : nullptr, dataset_service, paths.uploads()};
   http::Router router(static_cast<std::size_t>(config.max_json_body_bytes));
   api::RegisterRoutes(router, app);
 

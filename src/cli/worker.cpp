@@ -39,8 +39,13 @@ int RunWorker(const ConfigFlags& flags) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
+  auto datasets = OpenDatasetStore(config, paths);
+  if (!datasets.ok()) return fail(datasets.status());
+  auto objects = OpenLocalObjectStore(paths.storage());
+  if (!objects.ok()) return fail(objects.status());
+
   jobs::HandlerRegistry registry;
-  jobs::RegisterBuiltinHandlers(registry, config.job_allow_test_kinds);
+  RegisterHandlers(registry, config, paths, **datasets, **objects, SystemClock::Instance());
   // A worker process has no stable identity across runs: its pid makes its leases its own.
   jobs::WorkerPool pool(**job_store, registry, SystemClock::Instance(),
                         WorkerOptionsFrom(config, paths, "worker@" + HostName() + ":" + std::to_string(::getpid()) + "/"));

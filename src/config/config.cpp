@@ -122,6 +122,12 @@ const std::vector<Setting>& Settings() {
       {"jobs.max_queued_per_tenant", Kind::kInt, 1, 10'000'000, "queued jobs a tenant may have (beyond: 429)", QUARRY_INT(job_max_queued_per_tenant)},
       {"jobs.max_running_per_tenant", Kind::kInt, 1, 10'000, "jobs of one tenant running at once", QUARRY_INT(job_max_running_per_tenant)},
       {"jobs.memory_budget", Kind::kBytes, 0, 1LL << 50, "memory the jobs of one process may need at once, by what each kind declares (0: no budget)", QUARRY_BYTES(job_memory_budget)},
+      {"ingest.max_upload_bytes", Kind::kBytes, 1, 1LL << 50, "largest upload a tenant may send (413 beyond)", QUARRY_BYTES(ingest_max_upload_bytes)},
+      {"ingest.max_decompressed_bytes", Kind::kBytes, 1, 1LL << 50, "largest size a compressed upload may expand to", QUARRY_BYTES(ingest_max_decompressed_bytes)},
+      {"ingest.max_line_bytes", Kind::kBytes, 1024, 1LL << 30, "longest line (row) of a CSV upload", QUARRY_BYTES(ingest_max_line_bytes)},
+      {"ingest.memory_limit", Kind::kBytes, 64LL << 20, 1LL << 40, "DuckDB memory limit of one ingestion", QUARRY_BYTES(ingest_memory_limit)},
+      {"ingest.threads", Kind::kInt, 1, 256, "DuckDB threads of one ingestion", QUARRY_INT(ingest_threads)},
+      {"ingest.tenant_storage_quota", Kind::kBytes, 0, 1LL << 50, "dataset bytes a tenant may store (all versions)", QUARRY_BYTES(ingest_tenant_storage_quota)},
       {"jobs.allow_test_kinds", Kind::kBool, 0, 1, "let API users submit the test kinds 'sleep' and 'noop'", QUARRY_BOOL(job_allow_test_kinds)},
   };
   return kSettings;

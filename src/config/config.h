@@ -55,6 +55,12 @@ struct Config {
   int job_max_queued_per_tenant = 10'000;
   int job_max_running_per_tenant = 2;
   std::int64_t job_memory_budget = 0;  // bytes; 0 = no budget
+  std::int64_t ingest_max_upload_bytes = 10LL << 30;
+  std::int64_t ingest_max_decompressed_bytes = 64LL << 30;
+  std::int64_t ingest_max_line_bytes = 8LL << 20;
+  std::int64_t ingest_memory_limit = 1LL << 30;
+  int ingest_threads = 2;
+  std::int64_t ingest_tenant_storage_quota = 100LL << 30;
   bool job_allow_test_kinds = false;
 
   // Listen address split into host and port (valid after a successful load).

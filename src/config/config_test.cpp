@@ -48,6 +48,12 @@ const std::vector<std::string> kAllKeys = {
     "jobs.max_queued_per_tenant",
     "jobs.max_running_per_tenant",
     "jobs.memory_budget",
+    "ingest.max_upload_bytes",
+    "ingest.max_decompressed_bytes",
+    "ingest.max_line_bytes",
+    "ingest.memory_limit",
+    "ingest.threads",
+    "ingest.tenant_storage_quota",
     "jobs.allow_test_kinds",
 };
 

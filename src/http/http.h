@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -41,6 +42,11 @@ struct Request {
   std::map<std::string, std::string> path_params;  // filled by the router ("{id}" -> value)
   Headers headers;
   std::string body;
+  // Upload routes (Route::upload): the file the body was streamed to, fsynced, and its size;
+  // `body` stays empty. Whatever is still at `body_file` when the handler returns is deleted,
+  // so a handler that keeps the upload moves (renames) it away.
+  std::string body_file;
+  std::uint64_t body_bytes = 0;
   std::string request_id;      // X-Request-Id (honoured when well-formed, otherwise generated)
   std::string remote_address;  // "ip:port"
   // Fields that handlers add to the access log line (e.g. tenant_id, key_id). The views point
@@ -85,6 +91,20 @@ using Handler = std::function<Response(Request&)>;
 // never waits for writers) and is served from memory otherwise. Everything else is kBlocking.
 enum class Execution { kInline, kBlocking };
 
+// Where an upload's body goes: a new file at `path` (created exclusively, 0600; its directory
+// exists), at most `max_bytes` long.
+struct UploadTarget {
+  std::string path;
+  std::uint64_t max_bytes = 0;
+};
+// Runs once the header is read and before any body byte is (on the blocking pool): it
+// authenticates, validates the parameters and decides where the body goes and how large it may
+// be, so that a refused upload is answered at once instead of after gigabytes. An error is
+// answered as is (and the connection closed when a body was announced). A Content-Length above
+// max_bytes is 413 before reading; a chunked body that grows past it is 413 when it does, and its
+// partial file is deleted, as it is when the client goes away.
+using UploadPreparer = std::function<Result<UploadTarget>(Request&)>;
+
 inline constexpr std::size_t kDefaultJsonBodyLimit = 1 << 20;  // 1 MiB
 
 struct Route {
@@ -94,6 +114,9 @@ struct Route {
   Execution execution = Execution::kBlocking;
   // 0: the router's default (server.max_json_body_bytes).
   std::size_t max_body_bytes = 0;
+  // Set: the body is streamed to a file (see UploadPreparer) and max_body_bytes does not apply.
+  // The handler then runs on the blocking pool.
+  UploadPreparer upload;
 
   // Set by Router::Add: the route's position (a dense index for per-route metrics) and its
   // pattern split into segments.

@@ -61,6 +61,15 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnBody(beast::error_code ec);
   void Dispatch();
   Response Invoke();
+  // Upload routes (upload_body.cpp): prepare on the blocking pool, then stream the body to the
+  // target file chunk by chunk (each chunk written on the blocking pool), then fsync and run the
+  // handler. The partial file is deleted on every failure path.
+  void PrepareUpload(bool body_pending);
+  void StartUpload(Result<UploadTarget> target, bool body_pending);
+  void ReadUploadChunk();
+  void OnUploadChunk(beast::error_code ec);
+  void FailUpload(const Status& status, bool answer);
+  void FinishUpload();
   void BeginRequest();
   void Fail(const Status& status, bool close);
   void Reply(Response response, bool close);
@@ -92,6 +101,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::chrono::steady_clock::time_point stream_deadline_;
   std::optional<net::steady_timer> stream_timer_;
   std::array<char, 4096> discard_{};
+  // Upload state (upload_body.cpp).
+  std::optional<bhttp::request_parser<bhttp::buffer_body>> upload_parser_;
+  std::vector<char> upload_chunk_;
+  int upload_fd_ = -1;
+  std::uint64_t upload_max_ = 0;
   std::size_t lingered_bytes_ = 0;
 
   Request request_;

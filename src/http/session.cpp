@@ -1,6 +1,8 @@
 // Session: one client connection (see server_internal.h for the threading model).
 #include "http/server_internal.h"
 
+#include <unistd.h>
+
 namespace quarry::http::internal {
 namespace {
 
@@ -46,6 +48,10 @@ Session::Session(tcp::socket socket, ServerImpl& server, std::uint64_t id)
 }
 
 Session::~Session() {
+  if (upload_fd_ >= 0) {  // the connection ended mid-upload: nothing half-written is kept
+    ::close(upload_fd_);
+    ::unlink(request_.body_file.c_str());
+  }
   if (request_started_) server_.metrics().RequestFinished();
   server_.metrics().ConnectionClosed();
   server_.Unregister(id_);
@@ -178,6 +184,10 @@ void Session::OnHeader(beast::error_code ec) {
   auto& matched = std::get<Router::Matched>(match);
   route_ = matched.route;
   request_.path_params = std::move(matched.params);
+  if (route_->upload) {
+    PrepareUpload(body_pending);
+    return;
+  }
 
   if (!body_pending) {
     Dispatch();
@@ -311,7 +321,7 @@ void Session::Reply(Response response, bool close) {
   record.remote = remote_;
   record.status = response.status;
   record.duration_us = static_cast<long long>(seconds * 1e6);
-  record.bytes_in = request_.body.size();
+  record.bytes_in = request_.body.size() + request_.body_bytes;
   record.bytes_out = res.body().size();
   record.extra = request_.log_fields.empty() ? nullptr : &request_.log_fields;
   log::LogAccess(record);
@@ -394,7 +404,7 @@ void Session::StartStream(Response response) {
   record.remote = remote_;
   record.status = response.status;
   record.duration_us = static_cast<long long>(seconds * 1e6);
-  record.bytes_in = request_.body.size();
+  record.bytes_in = request_.body.size() + request_.body_bytes;
   record.extra = request_.log_fields.empty() ? nullptr : &request_.log_fields;
   log::LogAccess(record);
   if (route_) server_.metrics().ObserveRoute(route_->index, response.status, seconds);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 
+#include <boost/json.hpp>
 #include <fmt/format.h>
 
 #include "common/ids.h"
@@ -13,6 +14,26 @@ namespace quarry::jobs {
 namespace {
 
 namespace fs = std::filesystem;
+
+// A Status's details as the job's error details: a JSON object of its entries; an entry whose
+// value is itself a JSON array or object (a handler's structured detail, e.g. rejected rows) is
+// embedded as JSON rather than as a string.
+std::string DetailsJson(const Status& status) {
+  if (status.details().empty()) return {};
+  boost::json::object out;
+  for (const auto& [key, value] : status.details()) {
+    if (!value.empty() && (value.front() == '[' || value.front() == '{')) {
+      boost::system::error_code ec;
+      auto parsed = boost::json::parse(value, ec);
+      if (!ec) {
+        out[key] = std::move(parsed);
+        continue;
+      }
+    }
+    out[key] = value;
+  }
+  return boost::json::serialize(out);
+}
 
 long long MicrosSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count();
@@ -270,6 +291,7 @@ AttemptOutcome WorkerPool::Decide(const Job& job, const JobContext& context, con
   const Status& error = result.status();
   outcome.error_code = error.code();
   outcome.error_message = error.message();
+  outcome.error_details_json = DetailsJson(error);
   if (context.cancel_requested() && !context.lease_lost()) {
     outcome.kind = AttemptOutcome::Kind::kCanceled;
     outcome.error_code = "canceled";

@@ -208,6 +208,13 @@ class SqliteDatasetStore final : public DatasetStore {
                                                            " AND version = ? AND state = 'pending'"));
       stmt.Bind(1, dataset_id).Bind(2, version);
       QUARRY_RETURN_IF_ERROR(stmt.Run());
+      if (conn.Changes() == 0) return Status::Ok();
+      // The number is given back when it was the last one handed out, so that failed ingestions
+      // leave no gaps in the version numbers.
+      QUARRY_ASSIGN_OR_RETURN(Statement back, conn.Prepare("UPDATE datasets SET next_version = ?"
+                                                           " WHERE id = ? AND next_version = ?"));
+      back.Bind(1, version).Bind(2, dataset_id).Bind(3, version + 1);
+      QUARRY_RETURN_IF_ERROR(back.Run());
       // A dataset that never got a version disappears with its last pending one.
       QUARRY_ASSIGN_OR_RETURN(Statement empty,
                               conn.Prepare("DELETE FROM datasets WHERE id = ? AND current_version = 0 AND NOT EXISTS"

@@ -1,0 +1,152 @@
+// /v1/datasets: uploads (streamed to disk, ingested by a background job) and the dataset registry.
+#include <charconv>
+
+#include "api/handler_support.h"
+#include "common/ids.h"
+
+namespace quarry::api {
+namespace {
+
+boost::json::value ParseOr(const std::string& json, boost::json::value fallback) {
+  boost::system::error_code ec;
+  auto value = boost::json::parse(json, ec);
+  return ec ? fallback : value;
+}
+
+boost::json::object VersionJson(const DatasetVersion& v) {
+  return {{"version", v.version},
+          {"row_count", v.row_count},
+          {"byte_size", v.byte_size},
+          {"schema", ParseOr(v.schema_json, boost::json::array())},
+          {"stats", ParseOr(v.stats_json, boost::json::array())},
+          {"source", ParseOr(v.source_json, boost::json::object())},
+          {"job_id", v.job_id},
+          {"created_at", FormatRfc3339(v.created_at)}};
+}
+
+boost::json::object DatasetJson(const Dataset& d) {
+  return {{"name", d.name},
+          {"id", d.id},
+          {"current_version", d.current_version},
+          {"row_count", d.row_count},
+          {"byte_size", d.byte_size},
+          {"created_at", FormatRfc3339(d.created_at)},
+          {"updated_at", FormatRfc3339(d.updated_at)}};
+}
+
+boost::json::object DetailJson(const catalog::DatasetDetail& detail) {
+  boost::json::object o = DatasetJson(detail.dataset);
+  o["schema"] = ParseOr(detail.current.schema_json, boost::json::array());
+  o["stats"] = ParseOr(detail.current.stats_json, boost::json::array());
+  boost::json::array versions;
+  for (const auto& v : detail.versions) {
+    versions.push_back({{"version", v.version}, {"row_count", v.row_count}, {"byte_size", v.byte_size},
+                        {"created_at", FormatRfc3339(v.created_at)}, {"job_id", v.job_id}});
+  }
+  o["versions"] = std::move(versions);
+  return o;
+}
+
+// The upload's parameters from the query string, plus what the headers say.
+Result<ingest::IngestRequest> UploadRequest(const http::Request& req) {
+  QUARRY_ASSIGN_OR_RETURN(ingest::IngestRequest request, ingest::IngestRequestFromQuery(req.query));
+  request.dataset = req.path_params.at("name");
+  const std::string_view encoding = req.headers.Get("Content-Encoding");
+  if (!encoding.empty() && encoding != "gzip" && encoding != "zstd" && encoding != "identity") {
+    return InvalidArgument("unsupported_content_encoding",
+                           "Content-Encoding must be gzip, zstd or identity (the compression is detected from "
+                           "the bytes either way)");
+  }
+  const std::string_view type = req.headers.Get("Content-Type");
+  if (type.substr(0, 19) == "multipart/form-data") {
+    return InvalidArgument("multipart_not_supported",
+                           "multipart/form-data uploads are not supported yet: send the file as the request body "
+                           "(Content-Type: application/octet-stream), or use the resumable upload protocol");
+  }
+  return request;
+}
+
+}  // namespace
+
+void RegisterDatasetRoutes(http::Router& router, AppContext& app) {
+  http::Route upload{"PUT", "/v1/datasets/{name}/data",
+                     Authed(app, [&app](http::Request& req, const Principal& p) {
+                       auto request = UploadRequest(req);
+                       if (!request.ok()) return Problem(req, request.status());
+                       if (req.body_bytes == 0) {
+                         return Problem(req, InvalidArgument("empty_file", "the upload is empty (0 bytes); send "
+                                                                           "the file as the request body"));
+                       }
+                       // Keep the body: move it to its final name before the job can see it.
+                       request->upload_path = app.uploads_dir + "/" + NewId("upl", app.clock.NowMillis());
+                       if (::rename(req.body_file.c_str(), request->upload_path.c_str()) != 0) {
+                         return Problem(req, Unavailable("upload_write_failed", "storing the upload failed; retry"));
+                       }
+                       if (request->filename.empty()) request->filename = request->dataset;
+                       auto enqueued = app.datasets.StartIngest(p, *request, std::string(req.headers.Get("Idempotency-Key")));
+                       if (!enqueued.ok() || enqueued->existing) ::unlink(request->upload_path.c_str());
+                       if (!enqueued.ok()) return Problem(req, enqueued.status());
+                       auto view = app.jobs.View(enqueued->job);
+                       if (!view.ok()) return Problem(req, view.status());
+                       http::Response response = JsonResponse(202, JobViewToJson(*view));
+                       response.headers.emplace_back("Location", "/v1/jobs/" + enqueued->job.id);
+                       if (enqueued->existing) response.headers.emplace_back("Idempotent-Replayed", "true");
+                       return response;
+                     })};
+  upload.upload = [&app](http::Request& req) -> Result<http::UploadTarget> {
+    auto principal = app.authenticator.Authenticate(req.headers.Get("Authorization"));
+    if (!principal.ok()) return principal.status();
+    auto request = UploadRequest(req);
+    if (!request.ok()) return request.status();
+    QUARRY_RETURN_IF_ERROR(app.datasets.CheckUpload(**principal, request->dataset, request->mode));
+    return http::UploadTarget{app.uploads_dir + "/" + RandomAlphanumeric(20) + ".part",
+                              static_cast<std::uint64_t>(app.config.ingest_max_upload_bytes)};
+  };
+  router.Add(std::move(upload));
+
+  router.Add({"GET", "/v1/datasets", Authed(app, [&app](http::Request& req, const Principal& p) {
+                auto page = ParsePage(req);
+                if (!page.ok()) return Problem(req, page.status());
+                auto datasets = app.datasets.List(p, *page);
+                if (!datasets.ok()) return Problem(req, datasets.status());
+                boost::json::array items;
+                for (const auto& d : datasets->items) items.push_back(DatasetJson(d));
+                boost::json::object out{{"items", std::move(items)}};
+                out["next_cursor"] = datasets->next_cursor ? boost::json::value(*datasets->next_cursor) : nullptr;
+                return JsonResponse(200, out);
+              })});
+
+  router.Add({"GET", "/v1/datasets/{name}", Authed(app, [&app](http::Request& req, const Principal& p) {
+                return Render(req, app.datasets.Get(p, req.path_params["name"]), 200, DetailJson);
+              })});
+
+  router.Add({"GET", "/v1/datasets/{name}/versions", Authed(app, [&app](http::Request& req, const Principal& p) {
+                auto versions = app.datasets.Versions(p, req.path_params["name"]);
+                if (!versions.ok()) return Problem(req, versions.status());
+                boost::json::array items;
+                for (const auto& v : *versions) items.push_back(VersionJson(v));
+                return JsonResponse(200, boost::json::object{{"items", std::move(items)}});
+              })});
+
+  router.Add({"POST", "/v1/datasets/{name}/rollback", Authed(app, [&app](http::Request& req, const Principal& p) {
+                auto body = ParseJsonObject(req);
+                if (!body.ok()) return Problem(req, body.status());
+                FieldReader fields(*body);
+                auto version = fields.Int("version", 1, 1'000'000'000);
+                if (!version.ok()) return Problem(req, version.status());
+                if (Status st = fields.RejectUnknownFields(); !st.ok()) return Problem(req, st);
+                if (!*version) return Problem(req, InvalidArgument("missing_field", "field 'version' is required"));
+                return Render(req, app.datasets.Rollback(p, req.path_params["name"], static_cast<int>(**version)), 200,
+                              DatasetJson);
+              })});
+
+  router.Add({"DELETE", "/v1/datasets/{name}", Authed(app, [&app](http::Request& req, const Principal& p) {
+                Status deleted = app.datasets.Delete(p, req.path_params["name"]);
+                if (!deleted.ok()) return Problem(req, deleted);
+                http::Response response;
+                response.status = 204;
+                return response;
+              })});
+}
+
+}  // namespace quarry::api

@@ -1,0 +1,567 @@
+// DuckDB 1.4.4 behind the engine.h contract. Value and type-name conversion: engine_values.cpp.
+//
+// Why the pending API: Connection::Interrupt() in DuckDB sets a flag that the *next* query clears
+// when it starts (ClientContext::InitialCleanup runs in both duckdb_prepare and
+// duckdb_pending_prepared*), so an interrupt that arrives before execution begins is silently lost,
+// and duckdb_query / duckdb_execute_prepared give the caller no point at which to look again. Driving
+// execution with duckdb_pending_execute_task returns control between tasks: Execute polls its own
+// stop sources there (should_stop, the deadline and an atomic set by Interrupt()), so a stop
+// requested at any moment after Execute began is seen, and it reads DuckDB's progress.
+//
+// Every DuckDB handle is owned by an RAII wrapper, so every return path frees it.
+#include "engine/engine.h"
+
+#include <duckdb.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <utility>
+
+namespace quarry::engine {
+
+namespace detail {
+// engine_values.cpp
+std::string LogicalTypeName(duckdb_logical_type type);
+std::optional<std::string> VectorValueText(duckdb_vector vector, duckdb_logical_type type, idx_t row);
+}  // namespace detail
+
+namespace {
+
+constexpr char kEngineError[] = "engine_error";
+
+// ---- RAII over C handles -------------------------------------------------------------------------
+
+template <typename Handle, void (*Destroy)(Handle*)>
+class Owned {
+ public:
+  Owned() = default;
+  explicit Owned(Handle handle) : handle_(handle) {}
+  ~Owned() { reset(); }
+  Owned(const Owned&) = delete;
+  Owned& operator=(const Owned&) = delete;
+  Owned(Owned&& other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
+  Owned& operator=(Owned&& other) noexcept {
+    if (this != &other) {
+      reset();
+      handle_ = std::exchange(other.handle_, nullptr);
+    }
+    return *this;
+  }
+  void reset() {
+    if (handle_ != nullptr) Destroy(&handle_);
+    handle_ = nullptr;
+  }
+  Handle get() const { return handle_; }
+  Handle* out() {
+    reset();
+    return &handle_;
+  }  // for C out-parameters
+
+ private:
+  Handle handle_ = nullptr;
+};
+
+using OwnedConfig = Owned<duckdb_config, duckdb_destroy_config>;
+using OwnedDatabase = Owned<duckdb_database, duckdb_close>;
+using OwnedConnection = Owned<duckdb_connection, duckdb_disconnect>;
+using OwnedPrepared = Owned<duckdb_prepared_statement, duckdb_destroy_prepare>;
+using OwnedPending = Owned<duckdb_pending_result, duckdb_destroy_pending>;
+using OwnedChunk = Owned<duckdb_data_chunk, duckdb_destroy_data_chunk>;
+using OwnedType = Owned<duckdb_logical_type, duckdb_destroy_logical_type>;
+
+// duckdb_result is a struct, not a pointer; it must be destroyed even when the call that filled it
+// failed.
+class OwnedResult {
+ public:
+  OwnedResult() = default;
+  ~OwnedResult() {
+    if (filled_) duckdb_destroy_result(&result_);
+  }
+  OwnedResult(const OwnedResult&) = delete;
+  OwnedResult& operator=(const OwnedResult&) = delete;
+  duckdb_result* out() {
+    filled_ = true;
+    return &result_;
+  }
+  duckdb_result* get() { return &result_; }
+
+ private:
+  duckdb_result result_{};
+  bool filled_ = false;
+};
+
+// ---- Errors ----------------------------------------------------------------------------------------
+
+struct ErrorTypeName {
+  duckdb_error_type type;
+  const char* name;            // what Details()["error_type"] says
+  const char* message_prefix;  // how DuckDB spells it in "<prefix> Error: ..."
+};
+
+constexpr ErrorTypeName kErrorTypes[] = {
+    {DUCKDB_ERROR_INVALID, "Invalid", "Invalid"},
+    {DUCKDB_ERROR_OUT_OF_RANGE, "Out of Range", "Out of Range"},
+    {DUCKDB_ERROR_CONVERSION, "Conversion", "Conversion"},
+    {DUCKDB_ERROR_UNKNOWN_TYPE, "Unknown Type", "Unknown Type"},
+    {DUCKDB_ERROR_DECIMAL, "Decimal", "Decimal"},
+    {DUCKDB_ERROR_MISMATCH_TYPE, "Mismatch Type", "Mismatch Type"},
+    {DUCKDB_ERROR_DIVIDE_BY_ZERO, "Divide by Zero", "Divide by Zero"},
+    {DUCKDB_ERROR_OBJECT_SIZE, "Object Size", "Object Size"},
+    {DUCKDB_ERROR_INVALID_TYPE, "Invalid Type", "Invalid type"},
+    {DUCKDB_ERROR_SERIALIZATION, "Serialization", "Serialization"},
+    {DUCKDB_ERROR_TRANSACTION, "Transaction", "TransactionContext"},
+    {DUCKDB_ERROR_NOT_IMPLEMENTED, "Not Implemented", "Not implemented"},
+    {DUCKDB_ERROR_EXPRESSION, "Expression", "Expression"},
+    {DUCKDB_ERROR_CATALOG, "Catalog", "Catalog"},
+    {DUCKDB_ERROR_PARSER, "Parser", "Parser"},
+    {DUCKDB_ERROR_PLANNER, "Planner", "Planner"},
+    {DUCKDB_ERROR_SCHEDULER, "Scheduler", "Scheduler"},
+    {DUCKDB_ERROR_EXECUTOR, "Executor", "Executor"},
+    {DUCKDB_ERROR_CONSTRAINT, "Constraint", "Constraint"},
+    {DUCKDB_ERROR_INDEX, "Index", "Index"},
+    {DUCKDB_ERROR_STAT, "Stat", "Stat"},
+    {DUCKDB_ERROR_CONNECTION, "Connection", "Connection"},
+    {DUCKDB_ERROR_SYNTAX, "Syntax", "Syntax"},
+    {DUCKDB_ERROR_SETTINGS, "Settings", "Settings"},
+    {DUCKDB_ERROR_BINDER, "Binder", "Binder"},
+    {DUCKDB_ERROR_NETWORK, "Network", "Network"},
+    {DUCKDB_ERROR_OPTIMIZER, "Optimizer", "Optimizer"},
+    {DUCKDB_ERROR_NULL_POINTER, "Null Pointer", "NullPointer"},
+    {DUCKDB_ERROR_IO, "IO", "IO"},
+    {DUCKDB_ERROR_INTERRUPT, "Interrupt", "INTERRUPT"},
+    {DUCKDB_ERROR_FATAL, "Fatal", "FATAL"},
+    {DUCKDB_ERROR_INTERNAL, "Internal", "INTERNAL"},
+    {DUCKDB_ERROR_INVALID_INPUT, "Invalid Input", "Invalid Input"},
+    {DUCKDB_ERROR_OUT_OF_MEMORY, "Out of Memory", "Out of Memory"},
+    {DUCKDB_ERROR_PERMISSION, "Permission", "Permission"},
+    {DUCKDB_ERROR_PARAMETER_NOT_RESOLVED, "Parameter Not Resolved", "Parameter Not Resolved"},
+    {DUCKDB_ERROR_PARAMETER_NOT_ALLOWED, "Parameter Not Allowed", "Parameter Not Allowed"},
+    {DUCKDB_ERROR_DEPENDENCY, "Dependency", "Dependency"},
+    {DUCKDB_ERROR_HTTP, "HTTP", "HTTP"},
+    {DUCKDB_ERROR_MISSING_EXTENSION, "Missing Extension", "Missing Extension"},
+    {DUCKDB_ERROR_AUTOLOAD, "Extension Autoloading", "Extension Autoloading"},
+    {DUCKDB_ERROR_SEQUENCE, "Sequence", "Sequence"},
+};
+
+const char* ErrorTypeNameOf(duckdb_error_type type) {
+  for (const auto& entry : kErrorTypes) {
+    if (entry.type == type) return entry.name;
+  }
+  return "Unknown";
+}
+
+// duckdb_prepare_error and duckdb_pending_error give only the message; its "<Type> Error: " prefix
+// (DuckDB's ErrorData::Message format) is the only place the type is visible there.
+const char* ErrorTypeNameOf(std::string_view message) {
+  for (const auto& entry : kErrorTypes) {
+    std::string_view prefix = entry.message_prefix;
+    if (message.size() > prefix.size() && message.substr(0, prefix.size()) == prefix &&
+        message.substr(prefix.size()).starts_with(" Error: ")) {
+      return entry.name;
+    }
+  }
+  if (message.starts_with("Invalid Configuration Error: ")) return "Invalid Configuration";
+  return "Unknown";
+}
+
+// One failed statement. The category follows the DuckDB error type: most failures are about the
+// statement or its data (400); memory is a resource limit (429); internal/fatal errors are ours
+// (500); a sandbox refusal is 403; an interrupt (Interrupt() from another thread) is "canceled".
+Status EngineError(std::string_view error_type, const char* message) {
+  std::string text = message != nullptr && *message != '\0' ? message : "the engine reported an error";
+  std::string type(error_type);
+  if (type == "Interrupt") {
+    return Status(ErrorCode::kFailedPrecondition, "canceled", "the statement was interrupted",
+                  {{"error_type", type}});
+  }
+  ErrorCode category = ErrorCode::kInvalidArgument;
+  if (type == "Out of Memory") category = ErrorCode::kResourceExhausted;
+  if (type == "Internal" || type == "Fatal") category = ErrorCode::kInternal;
+  if (type == "Permission") category = ErrorCode::kPermissionDenied;
+  return Status(category, kEngineError, std::move(text), {{"error_type", std::move(type)}});
+}
+
+Status Canceled() { return Status(ErrorCode::kFailedPrecondition, "canceled", "the statement was canceled"); }
+Status DeadlineExceeded() {
+  return Status(ErrorCode::kResourceExhausted, "deadline_exceeded",
+                "the statement did not finish before its deadline");
+}
+Status ResultTooLarge(std::size_t max_rows) {
+  return Status(
+      ErrorCode::kResourceExhausted, "result_too_large",
+      "the result has more than " + std::to_string(max_rows) + " rows; add a LIMIT or aggregate further");
+}
+
+// ---- Database setup ----------------------------------------------------------------------------------
+
+Status SetConfig(duckdb_config config, const char* name, const std::string& value) {
+  if (duckdb_set_config(config, name, value.c_str()) == DuckDBError) {
+    return Status(ErrorCode::kInternal, kEngineError,
+                  std::string("the engine rejected setting ") + name + "='" + value + "'");
+  }
+  return Status::Ok();
+}
+
+// Runs one setup statement (no caller SQL ever goes through here).
+Status RunSetup(duckdb_connection connection, const std::string& sql) {
+  OwnedResult result;
+  if (duckdb_query(connection, sql.c_str(), result.out()) == DuckDBError) {
+    return EngineError(ErrorTypeNameOf(duckdb_result_error_type(result.get())),
+                       duckdb_result_error(result.get()));
+  }
+  return Status::Ok();
+}
+
+class DatabaseHandle {
+ public:
+  explicit DatabaseHandle(OwnedDatabase database) : database_(std::move(database)) {}
+  duckdb_database get() const { return database_.get(); }
+
+ private:
+  OwnedDatabase database_;
+};
+
+// ---- Connection --------------------------------------------------------------------------------------
+
+// Used by one thread at a time, except Interrupt(). Interrupt() stops the statement that is being
+// executed (from the moment Execute began); one sent while no statement runs is dropped.
+class DuckConnection final : public Connection {
+ public:
+  DuckConnection(std::shared_ptr<const DatabaseHandle> database, OwnedConnection connection)
+      : database_(std::move(database)), connection_(std::move(connection)) {}
+
+  Result<QueryResult> Execute(std::string_view sql, const ExecuteOptions& options) override;
+
+  // Thread-safe: an atomic store and duckdb_interrupt, which only sets DuckDB's atomic flag.
+  void Interrupt() override {
+    interrupt_requested_.store(true);
+    duckdb_interrupt(connection_.get());
+  }
+
+ private:
+  // Non-OK when the statement must stop now (checked between tasks and between chunks).
+  Status CheckStop(const ExecuteOptions& options) const;
+  void ReportProgress(const ExecuteOptions& options, double& last) const;
+  Status RunPending(duckdb_pending_result pending, const ExecuteOptions& options, double& progress);
+  Status FetchRows(duckdb_result* result, const ExecuteOptions& options, double& progress, QueryResult& out);
+  // Stops DuckDB's side of an abandoned statement: interrupt, then let DuckDB observe it for a
+  // short, bounded while so it ends the query and frees its state now rather than at the next
+  // statement. Best effort; whatever is left is cleaned up by the next statement or Disconnect.
+  void AbandonPending(duckdb_pending_result pending);
+  void AbandonStream(duckdb_result* result);
+
+  std::shared_ptr<const DatabaseHandle> database_;  // keeps the instance alive while connected
+  OwnedConnection connection_;
+  std::atomic<bool> interrupt_requested_{false};
+};
+
+constexpr auto kAbandonBudget = std::chrono::milliseconds(200);
+
+Status DuckConnection::CheckStop(const ExecuteOptions& options) const {
+  if (interrupt_requested_.load()) return Canceled();
+  if (options.should_stop && options.should_stop()) return Canceled();
+  if (options.deadline && std::chrono::steady_clock::now() >= *options.deadline) return DeadlineExceeded();
+  return Status::Ok();
+}
+
+void DuckConnection::ReportProgress(const ExecuteOptions& options, double& last) const {
+  if (!options.on_progress) return;
+  double percent = duckdb_query_progress(connection_.get()).percentage;
+  if (percent < 0) return;  // -1: no estimate (yet)
+  percent = std::min(percent, 100.0);
+  if (percent != last) {
+    last = percent;
+    options.on_progress(percent);
+  }
+}
+
+void DuckConnection::AbandonPending(duckdb_pending_result pending) {
+  duckdb_interrupt(connection_.get());
+  auto until = std::chrono::steady_clock::now() + kAbandonBudget;
+  while (std::chrono::steady_clock::now() < until) {
+    duckdb_pending_state state = duckdb_pending_execute_task(pending);
+    if (duckdb_pending_execution_is_finished(state)) return;  // interrupted: DuckDB ended the query
+    if (state == DUCKDB_PENDING_NO_TASKS_AVAILABLE) std::this_thread::yield();
+  }
+}
+
+void DuckConnection::AbandonStream(duckdb_result* result) {
+  duckdb_interrupt(connection_.get());
+  if (!duckdb_result_is_streaming(*result)) return;  // materialized: the query has already ended
+  auto until = std::chrono::steady_clock::now() + kAbandonBudget;
+  while (std::chrono::steady_clock::now() < until) {
+    OwnedChunk chunk(duckdb_fetch_chunk(*result));
+    if (chunk.get() == nullptr) return;  // interrupted or exhausted: DuckDB ended the query
+  }
+}
+
+Status DuckConnection::RunPending(duckdb_pending_result pending, const ExecuteOptions& options,
+                                  double& progress) {
+  int idle_rounds = 0;
+  for (;;) {
+    if (Status stop = CheckStop(options); !stop.ok()) {
+      AbandonPending(pending);
+      return stop;
+    }
+    duckdb_pending_state state = duckdb_pending_execute_task(pending);
+    ReportProgress(options, progress);
+    if (state == DUCKDB_PENDING_ERROR) {
+      const char* message = duckdb_pending_error(pending);
+      return EngineError(ErrorTypeNameOf(message != nullptr ? message : ""), message);
+    }
+    if (duckdb_pending_execution_is_finished(state)) return Status::Ok();
+    if (state == DUCKDB_PENDING_NO_TASKS_AVAILABLE) {
+      // Other threads hold every task (or a task is blocked on I/O); DuckDB's own loop spins here.
+      // Yield, then back off a little so a long wait does not burn a core.
+      if (++idle_rounds < 64) {
+        std::this_thread::yield();
+      } else {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+    } else {
+      idle_rounds = 0;
+    }
+  }
+}
+
+Status DuckConnection::FetchRows(duckdb_result* result, const ExecuteOptions& options, double& progress,
+                                 QueryResult& out) {
+  idx_t columns = duckdb_column_count(result);
+  std::vector<OwnedType> types;
+  types.reserve(columns);
+  for (idx_t c = 0; c < columns; ++c) {
+    types.emplace_back(duckdb_column_logical_type(result, c));
+    const char* name = duckdb_column_name(result, c);
+    out.column_names.emplace_back(name != nullptr ? name : "");
+    out.column_types.push_back(detail::LogicalTypeName(types.back().get()));
+  }
+  for (;;) {
+    if (Status stop = CheckStop(options); !stop.ok()) {
+      AbandonStream(result);
+      return stop;
+    }
+    // For a streaming result this runs the final pipeline until a chunk is ready.
+    OwnedChunk chunk(duckdb_fetch_chunk(*result));
+    ReportProgress(options, progress);
+    if (chunk.get() == nullptr) {
+      if (const char* error = duckdb_result_error(result)) {
+        return EngineError(ErrorTypeNameOf(duckdb_result_error_type(result)), error);
+      }
+      return Status::Ok();  // exhausted
+    }
+    idx_t size = duckdb_data_chunk_get_size(chunk.get());
+    if (out.rows.size() + size > options.max_rows) {
+      AbandonStream(result);
+      return ResultTooLarge(options.max_rows);
+    }
+    std::vector<duckdb_vector> vectors(columns);
+    for (idx_t c = 0; c < columns; ++c) vectors[c] = duckdb_data_chunk_get_vector(chunk.get(), c);
+    for (idx_t r = 0; r < size; ++r) {
+      auto& row = out.rows.emplace_back();
+      row.reserve(columns);
+      for (idx_t c = 0; c < columns; ++c) {
+        row.push_back(detail::VectorValueText(vectors[c], types[c].get(), r));
+      }
+    }
+  }
+}
+
+Result<QueryResult> DuckConnection::Execute(std::string_view sql, const ExecuteOptions& options) {
+  // An Interrupt() from before this call was meant for an earlier statement.
+  interrupt_requested_.store(false);
+  if (sql.find('\0') != std::string_view::npos) {
+    return Status(ErrorCode::kInvalidArgument, kEngineError, "the statement contains a NUL byte",
+                  {{"error_type", "Parser"}});
+  }
+  const std::string statement(sql);
+  double progress = -1;
+  try {
+    QUARRY_RETURN_IF_ERROR(CheckStop(options));
+
+    OwnedPrepared prepared;
+    if (duckdb_prepare(connection_.get(), statement.c_str(), prepared.out()) == DuckDBError) {
+      const char* message = duckdb_prepare_error(prepared.get());
+      return EngineError(ErrorTypeNameOf(message != nullptr ? message : ""), message);
+    }
+    // A stop requested while preparing: DuckDB's own interrupt flag is reset when the pending
+    // query starts, so this check (and the ones in RunPending) are what make the stop stick.
+    QUARRY_RETURN_IF_ERROR(CheckStop(options));
+
+    OwnedPending pending;
+    if (duckdb_pending_prepared_streaming(prepared.get(), pending.out()) == DuckDBError) {
+      const char* message = duckdb_pending_error(pending.get());
+      return EngineError(ErrorTypeNameOf(message != nullptr ? message : ""), message);
+    }
+    QUARRY_RETURN_IF_ERROR(RunPending(pending.get(), options, progress));
+
+    OwnedResult result;
+    if (duckdb_execute_pending(pending.get(), result.out()) == DuckDBError) {
+      return EngineError(ErrorTypeNameOf(duckdb_result_error_type(result.get())),
+                         duckdb_result_error(result.get()));
+    }
+    pending.reset();
+
+    QueryResult out;
+    // Statements that change rows (COPY, INSERT, ...) never stream; their single "Count" row is
+    // what duckdb_rows_changed reads, which is only valid on a materialized result.
+    if (duckdb_result_return_type(*result.get()) == DUCKDB_RESULT_TYPE_CHANGED_ROWS &&
+        !duckdb_result_is_streaming(*result.get())) {
+      out.rows_changed = static_cast<std::int64_t>(duckdb_rows_changed(result.get()));
+    }
+    QUARRY_RETURN_IF_ERROR(FetchRows(result.get(), options, progress, out));
+    return out;
+  } catch (const std::exception& e) {
+    // The C API catches DuckDB's exceptions; only allocation failures and the like land here.
+    duckdb_interrupt(connection_.get());
+    return Status(ErrorCode::kInternal, kEngineError, std::string("engine failure: ") + e.what(),
+                  {{"error_type", "Internal"}});
+  }
+}
+
+// ---- Database ----------------------------------------------------------------------------------------
+
+// Shared by any number of threads; each Connection keeps the instance alive.
+class DuckDatabase final : public Database {
+ public:
+  explicit DuckDatabase(std::shared_ptr<const DatabaseHandle> handle) : handle_(std::move(handle)) {}
+
+  // Thread-safe: duckdb_connect may be called concurrently on one instance.
+  Result<std::unique_ptr<Connection>> Connect() override {
+    OwnedConnection connection;
+    if (duckdb_connect(handle_->get(), connection.out()) == DuckDBError) {
+      return Status(ErrorCode::kInternal, kEngineError, "could not connect to the engine");
+    }
+    // The progress bar is a per-connection setting that neither duckdb_set_config nor SET GLOBAL
+    // accepts, and a sandbox's lock_configuration refuses SET; these PRAGMAs set it directly and
+    // the lock does not cover them. Without it duckdb_query_progress always reports -1.
+    QUARRY_RETURN_IF_ERROR(RunSetup(connection.get(), "PRAGMA enable_progress_bar"));
+    QUARRY_RETURN_IF_ERROR(RunSetup(connection.get(), "PRAGMA disable_print_progress_bar"));
+    return std::unique_ptr<Connection>(std::make_unique<DuckConnection>(handle_, std::move(connection)));
+  }
+
+ private:
+  std::shared_ptr<const DatabaseHandle> handle_;
+};
+
+Status ValidateOptions(const EngineOptions& options) {
+  auto invalid = [](std::string message) {
+    return Status(ErrorCode::kInvalidArgument, kEngineError, std::move(message));
+  };
+  if (options.threads < 1) return invalid("engine threads must be at least 1");
+  if (options.memory_limit_bytes <= 0) return invalid("engine memory_limit_bytes must be positive");
+  if (options.max_temp_directory_bytes < 0)
+    return invalid("engine max_temp_directory_bytes must not be negative");
+  if (options.temp_directory.empty()) return invalid("engine temp_directory is required");
+  if (!options.sandboxed && !options.allowed_directories.empty()) {
+    return invalid("allowed_directories only apply to a sandboxed engine");
+  }
+  for (const auto& dir : options.allowed_directories) {
+    if (dir.empty() || !std::filesystem::path(dir).is_absolute()) {
+      return invalid("allowed directory '" + dir + "' must be an absolute path");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Database>> OpenDatabase(const EngineOptions& options) {
+  QUARRY_RETURN_IF_ERROR(ValidateOptions(options));
+  std::error_code ec;
+  std::filesystem::create_directories(options.temp_directory, ec);
+  if (ec) {
+    return Status(
+        ErrorCode::kUnavailable, kEngineError,
+        "could not create the engine temp directory " + options.temp_directory + ": " + ec.message());
+  }
+
+  OwnedConfig config;
+  if (duckdb_create_config(config.out()) == DuckDBError) {
+    return Status(ErrorCode::kInternal, kEngineError, "could not create the engine configuration");
+  }
+  QUARRY_RETURN_IF_ERROR(SetConfig(config.get(), "threads", std::to_string(options.threads)));
+  QUARRY_RETURN_IF_ERROR(
+      SetConfig(config.get(), "memory_limit", std::to_string(options.memory_limit_bytes) + "B"));
+  QUARRY_RETURN_IF_ERROR(SetConfig(config.get(), "temp_directory", options.temp_directory));
+  QUARRY_RETURN_IF_ERROR(SetConfig(config.get(), "max_temp_directory_size",
+                                   std::to_string(options.max_temp_directory_bytes) + "B"));
+  QUARRY_RETURN_IF_ERROR(SetConfig(config.get(), "autoinstall_known_extensions", "false"));
+  QUARRY_RETURN_IF_ERROR(SetConfig(config.get(), "autoload_known_extensions", "false"));
+  // preserve_insertion_order stays at its default (true): ingestion relies on row order.
+  // The progress bar cannot be configured here (it is per connection): see DuckDatabase::Connect.
+
+  OwnedDatabase database;
+  char* open_error = nullptr;
+  if (duckdb_open_ext(nullptr, database.out(), config.get(), &open_error) == DuckDBError) {
+    std::string message = open_error != nullptr ? open_error : "unknown error";
+    if (open_error != nullptr) duckdb_free(open_error);
+    return Status(ErrorCode::kInternal, kEngineError, "could not open the engine: " + message);
+  }
+  if (open_error != nullptr) duckdb_free(open_error);
+
+  OwnedConnection setup;
+  if (duckdb_connect(database.get(), setup.out()) == DuckDBError) {
+    return Status(ErrorCode::kInternal, kEngineError, "could not connect to the engine");
+  }
+  // UTC whatever the host's TZ: results do not depend on where the server runs, and the text of a
+  // TIMESTAMP WITH TIME ZONE value (rendered without a session, hence in UTC: engine_values.cpp)
+  // equals its SQL CAST. ICU's setting, so it cannot go through duckdb_set_config (ICU is not
+  // loaded yet when the configuration is applied).
+  QUARRY_RETURN_IF_ERROR(RunSetup(setup.get(), "SET GLOBAL TimeZone='UTC'"));
+  if (options.sandboxed) {
+    // Order matters: allowed_directories can only be set while external access is still on, and
+    // nothing can be changed once the configuration is locked. Turning external access off also
+    // allows the temp directory (DuckDB adds it so that spilling keeps working).
+    std::string dirs = "SET allowed_directories=[";
+    for (std::size_t i = 0; i < options.allowed_directories.size(); ++i) {
+      if (i > 0) dirs += ", ";
+      dirs += QuoteLiteral(options.allowed_directories[i]);
+    }
+    dirs += "]";
+    QUARRY_RETURN_IF_ERROR(RunSetup(setup.get(), dirs));
+    QUARRY_RETURN_IF_ERROR(RunSetup(setup.get(), "SET enable_external_access=false"));
+    QUARRY_RETURN_IF_ERROR(RunSetup(setup.get(), "SET lock_configuration=true"));
+  }
+  auto handle = std::make_shared<const DatabaseHandle>(std::move(database));
+  return std::unique_ptr<Database>(std::make_unique<DuckDatabase>(std::move(handle)));
+}
+
+std::string QuoteLiteral(std::string_view value) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string QuoteIdentifier(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string ScrubPaths(std::string message, const std::vector<std::string>& paths,
+                       std::string_view replacement) {
+  // Longest first, so that "/data/in.csv" is not half-replaced through "/data".
+  std::vector<std::string_view> ordered(paths.begin(), paths.end());
+  std::sort(ordered.begin(), ordered.end(),
+            [](std::string_view a, std::string_view b) { return a.size() > b.size(); });
+  for (std::string_view path : ordered) {
+    if (path.empty()) continue;
+    for (std::size_t pos = message.find(path); pos != std::string::npos;
+         pos = message.find(path, pos + replacement.size())) {
+      message.replace(pos, path.size(), replacement);
+    }
+  }
+  return message;
+}
+
+}  // namespace quarry::engine

@@ -1,0 +1,84 @@
+// The embedded analytical engine (DuckDB 1.4.4 through its C API), as used by ingestion and, later,
+// by the per-tenant query sandbox. No duckdb.h types appear here: callers compile without it.
+//
+// Contract:
+//   - A Database is one in-memory DuckDB instance configured before any caller SQL runs (threads,
+//     memory_limit, temp_directory + max_temp_directory_size, progress bar on, extension
+//     autoinstall/autoload off). Optionally external access is restricted and the configuration
+//     locked (the query sandbox); ingestion needs file access and leaves it open.
+//   - Connection::Execute runs one statement through the pending API, checking the stop flag and
+//     the deadline between execution tasks (a stop requested before execution starts is not lost),
+//     reporting DuckDB's own progress, and fetching at most `max_rows` rows chunk by chunk.
+//   - Errors are values: Status code "engine_error" (or "canceled" / "deadline_exceeded" /
+//     "result_too_large"), the engine's message, and Details() with the DuckDB error type
+//     (e.g. "Conversion", "Invalid Input", "IO", "Out of Memory", "Interrupt") under "error_type".
+//     Messages may contain host paths: callers scrub them (ScrubPaths) before users see them.
+// Thread-safety: a Database may be shared; a Connection is used by one thread at a time, except
+// Interrupt(), which any thread may call.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace quarry::engine {
+
+struct EngineOptions {
+  int threads = 1;
+  std::int64_t memory_limit_bytes = 512LL << 20;
+  std::string temp_directory;               // required: spill files go here, per instance
+  std::int64_t max_temp_directory_bytes = 8LL << 30;
+  bool sandboxed = false;                   // external access off except allowed_directories,
+                                            // then lock_configuration
+  std::vector<std::string> allowed_directories;  // only with sandboxed
+};
+
+struct ExecuteOptions {
+  // Polled between execution tasks; true stops the statement (Status code "canceled").
+  std::function<bool()> should_stop;
+  // Called with DuckDB's progress in percent (0..100) when it changes; may be called often.
+  std::function<void(double percent)> on_progress;
+  std::optional<std::chrono::steady_clock::time_point> deadline;  // "deadline_exceeded"
+  std::size_t max_rows = 100'000;  // beyond: "result_too_large"
+};
+
+// A fully fetched (small) result. Values are DuckDB's VARCHAR casts; nullopt is SQL NULL.
+struct QueryResult {
+  std::vector<std::string> column_names;
+  std::vector<std::string> column_types;  // DuckDB logical type names ("BIGINT", "VARCHAR", ...)
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  std::int64_t rows_changed = 0;          // for statements that change rows (COPY, INSERT)
+};
+
+class Connection {
+ public:
+  virtual ~Connection() = default;
+  virtual Result<QueryResult> Execute(std::string_view sql, const ExecuteOptions& options = {}) = 0;
+  virtual void Interrupt() = 0;
+};
+
+class Database {
+ public:
+  virtual ~Database() = default;
+  virtual Result<std::unique_ptr<Connection>> Connect() = 0;
+};
+
+Result<std::unique_ptr<Database>> OpenDatabase(const EngineOptions& options);
+
+// SQL string literal: 'it''s' (quotes doubled). For paths and values the caller controls.
+std::string QuoteLiteral(std::string_view value);
+// SQL identifier: "a""b".
+std::string QuoteIdentifier(std::string_view name);
+
+// `message` with every occurrence of each of `paths` replaced by `replacement`.
+std::string ScrubPaths(std::string message, const std::vector<std::string>& paths,
+                       std::string_view replacement = "<file>");
+
+}  // namespace quarry::engine

@@ -1,0 +1,57 @@
+// The `ingest` job: turns one stored upload into one immutable dataset version (Parquet).
+//
+// Steps of an attempt (docs/datasets.md): inspect the file (format, compression, bombs) →
+// check the storage quota → PrepareVersion (fenced) → DuckDB writes the Parquet file into the
+// attempt's scratch directory (progress from DuckDB's own query progress; rejected rows from
+// its reject tables) → schema and per-column stats from the Parquet metadata → quota again →
+// move the file under the version's storage prefix → PublishVersion (fenced). A crash anywhere
+// leaves the previous version current; the pending version and its files are swept later
+// (SweepAbandonedVersions). The upload file is deleted once the job cannot run again.
+//
+// Errors: bad input is permanent with a precise code (empty_file, unsupported_format,
+// invalid_encoding, bad_rows, line_too_long, schema_mismatch, too_large, quota_exceeded,
+// dataset_exists, dataset_not_found); resource trouble (disk, memory, a lost lease) is retryable.
+// Thread-safety: Run may be called concurrently for different jobs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/clock.h"
+#include "jobs/job_handler.h"
+#include "meta/dataset_store.h"
+#include "storage/object_store.h"
+
+namespace quarry::ingest {
+
+struct IngestOptions {
+  std::string uploads_dir;  // where stored uploads live (payload paths must be inside it)
+  int threads = 2;
+  std::int64_t memory_limit_bytes = 1LL << 30;
+  std::int64_t max_decompressed_bytes = 64LL << 30;
+  std::int64_t tenant_storage_quota_bytes = 100LL << 30;
+  std::int64_t max_line_bytes = 8LL << 20;
+};
+
+class IngestHandler final : public jobs::JobHandler {
+ public:
+  IngestHandler(DatasetStore& datasets, ObjectStore& objects, const Clock& clock, IngestOptions options)
+      : datasets_(datasets), objects_(objects), clock_(clock), options_(std::move(options)) {}
+
+  Result<std::string> Run(jobs::JobContext& context) override;
+
+ private:
+  DatasetStore& datasets_;
+  ObjectStore& objects_;
+  const Clock& clock_;
+  const IngestOptions options_;
+};
+
+// The kind's policy: 3 attempts, memory_bytes from the engine's memory limit (plus headroom).
+jobs::KindPolicy IngestKindPolicy(const IngestOptions& options);
+
+// Deletes the files and rows of pending versions whose job will never publish them (crashed
+// before publishing and then failed or finished). Returns how many were removed.
+Result<int> SweepAbandonedVersions(DatasetStore& datasets, ObjectStore& objects);
+
+}  // namespace quarry::ingest

@@ -1,0 +1,46 @@
+// The parameters of one ingestion (the `ingest` job's payload): which upload becomes which dataset
+// version, how, and the format hints that override what DuckDB's sniffer detects. Built and
+// validated by the upload API, parsed again (and re-validated) by the job handler.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace quarry::ingest {
+
+enum class Mode { kCreate, kReplace, kAppend };
+
+struct IngestRequest {
+  std::string dataset;
+  Mode mode = Mode::kCreate;
+  std::string upload_path;   // the stored upload (server-chosen, under the uploads directory)
+  std::string filename;      // as the user named it, for messages only
+  std::string format;        // "", csv, tsv, json, ndjson, parquet
+  std::string delimiter;     // 1-4 bytes
+  std::optional<bool> header;
+  std::vector<std::string> null_strings;
+  std::string date_format;
+  std::string timestamp_format;
+  std::map<std::string, std::string> types;  // column -> DuckDB type name
+  long long max_bad_rows = 0;
+};
+
+const char* ModeName(Mode mode);
+std::optional<Mode> ParseMode(const std::string& text);
+
+// Bounds and syntax of every hint (InvalidArgument naming the parameter and how to fix it).
+Status Validate(const IngestRequest& request);
+
+std::string ToJson(const IngestRequest& request);
+Result<IngestRequest> IngestRequestFromJson(const std::string& json);
+
+// The request's options from URL query parameters (mode, format, delimiter, header, null,
+// date_format, timestamp_format, types as "col:TYPE,col2:TYPE", max_bad_rows). Dataset and
+// upload path are set by the caller.
+Result<IngestRequest> IngestRequestFromQuery(const std::map<std::string, std::string>& query);
+
+}  // namespace quarry::ingest
