@@ -7,6 +7,7 @@
 
 #include "auth/authenticator.h"
 #include "catalog/dataset_service.h"
+#include "catalog/resumable_uploads.h"
 #include "common/clock.h"
 #include "config/config.h"
 #include "http/http.h"
@@ -31,6 +32,7 @@ struct AppContext {
   JobStore& job_store;                        // for queue gauges on /metrics
   const jobs::JobMetrics* job_metrics;        // nullptr when this process runs no workers
   catalog::DatasetService& datasets;
+  catalog::ResumableUploads& uploads;
   std::string uploads_dir;                    // where upload bodies are streamed to
 };
 

@@ -24,9 +24,12 @@ class OpenApiTest : public ::testing::Test {
     job_service_ = std::make_unique<jobs::JobService>(*job_store_, registry_, clock_, jobs::JobServiceOptions{});
     dataset_store_ = std::move(OpenSqliteDatasetStore({dir_ + "/meta.db"})).value();
     datasets_ = std::make_unique<catalog::DatasetService>(*dataset_store_, *objects_, *job_service_, clock_);
+    upload_store_ = std::move(OpenSqliteUploadStore({dir_ + "/meta.db"})).value();
+    uploads_ = std::make_unique<catalog::ResumableUploads>(*upload_store_, *datasets_, clock_,
+                                                           catalog::ResumableUploadOptions{dir_ + "/uploads"});
     app_ = std::make_unique<AppContext>(AppContext{config_, clock_, *store_, *objects_, *authenticator_,
                                                    *identity_, metrics_, *job_service_, *job_store_, nullptr,
-                                                   *datasets_, dir_ + "/uploads"});
+                                                   *datasets_, *uploads_, dir_ + "/uploads"});
     RegisterRoutes(router_, *app_);
   }
   testing::TempDir temp_{"openapi"};
@@ -43,6 +46,8 @@ class OpenApiTest : public ::testing::Test {
   std::unique_ptr<jobs::JobService> job_service_;
   std::unique_ptr<DatasetStore> dataset_store_;
   std::unique_ptr<catalog::DatasetService> datasets_;
+  std::unique_ptr<UploadStore> upload_store_;
+  std::unique_ptr<catalog::ResumableUploads> uploads_;
   std::unique_ptr<AppContext> app_;
   http::Router router_;
 };

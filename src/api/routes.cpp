@@ -9,6 +9,7 @@ void RegisterKeyRoutes(http::Router& router, AppContext& app);
 void RegisterTenantRoutes(http::Router& router, AppContext& app);
 void RegisterJobRoutes(http::Router& router, AppContext& app);
 void RegisterDatasetRoutes(http::Router& router, AppContext& app);
+void RegisterUploadRoutes(http::Router& router, AppContext& app);
 
 void RegisterRoutes(http::Router& router, AppContext& app) {
   RegisterSystemRoutes(router, app);
@@ -18,6 +19,7 @@ void RegisterRoutes(http::Router& router, AppContext& app) {
   RegisterTenantRoutes(router, app);
   RegisterJobRoutes(router, app);
   RegisterDatasetRoutes(router, app);
+  RegisterUploadRoutes(router, app);
 }
 
 }  // namespace quarry::api

@@ -17,6 +17,7 @@
 #include "meta/dataset_store.h"
 #include "meta/job_store.h"
 #include "meta/meta_store.h"
+#include "meta/upload_store.h"
 
 namespace quarry::cli {
 
@@ -45,5 +46,6 @@ Result<int> LockDataDir(const DataDirPaths& paths);
 Result<std::unique_ptr<MetaStore>> OpenMetaStore(const Config& config, const DataDirPaths& paths);
 Result<std::unique_ptr<JobStore>> OpenJobStore(const Config& config, const DataDirPaths& paths);
 Result<std::unique_ptr<DatasetStore>> OpenDatasetStore(const Config& config, const DataDirPaths& paths);
+Result<std::unique_ptr<UploadStore>> OpenUploadStore(const Config& config, const DataDirPaths& paths);
 
 }  // namespace quarry::cli

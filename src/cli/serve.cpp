@@ -109,11 +109,17 @@ int RunServe(const ConfigFlags& flags) {
                                workers ? &workers->metrics() : nullptr);
 
   catalog::DatasetService dataset_service(**datasets, **objects, job_service, clock);
+  auto upload_store = OpenUploadStore(config, paths);
+  if (!upload_store.ok()) return fail(upload_store.status());
+  catalog::ResumableUploads resumable(**upload_store, dataset_service, clock,
+                                      catalog::ResumableUploadOptions{paths.uploads(), config.ingest_max_upload_bytes,
+                                                                      config.ingest_upload_expiry});
+  (void)resumable.SweepExpired();
   http::HttpMetrics metrics;
   api::AppContext app{config,      clock,       **store,
                       **objects,   authenticator, identity,
                       metrics,     job_service, **job_store,
-                      workers ? &workers->metrics() : nullptr, dataset_service, paths.uploads()};
+                      workers ? &workers->metrics() : nullptr, dataset_service, resumable, paths.uploads()};
   http::Router router(static_cast<std::size_t>(config.max_json_body_bytes));
   api::RegisterRoutes(router, app);
 

@@ -48,5 +48,7 @@ class SimulatedClock final : public Clock {
 
 // RFC 3339 UTC with milliseconds, e.g. "2026-11-25T10:00:00.123Z".
 std::string FormatRfc3339(UnixMillis t);
+// "Wed, 25 Nov 2026 05:41:47 GMT" (RFC 9110 IMF-fixdate), independent of the locale.
+std::string FormatHttpDate(UnixMillis t);
 
 }  // namespace quarry

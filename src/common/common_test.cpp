@@ -82,6 +82,8 @@ TEST(StatusTest, HttpStatusForEveryErrorCode) {
       {ErrorCode::kMethodNotAllowed, 405},
       {ErrorCode::kPayloadTooLarge, 413},
       {ErrorCode::kHeadersTooLarge, 431},
+      {ErrorCode::kUnsupportedMediaType, 415},
+      {ErrorCode::kPreconditionFailed, 412},
       {ErrorCode::kResourceExhausted, 429},
       {ErrorCode::kUnavailable, 503},
       {ErrorCode::kInternal, 500},
@@ -322,5 +324,14 @@ TEST(ClockTest, SystemClockIsPlausible) {
   EXPECT_EQ(&SystemClock::Instance(), &SystemClock::Instance());
 }
 
+}  // namespace
+}  // namespace quarry
+
+namespace quarry {
+namespace {
+TEST(HttpDate, FormatsImfFixdate) {
+  EXPECT_EQ(FormatHttpDate(1'403'712'000'000), "Wed, 25 Jun 2014 16:00:00 GMT");
+  EXPECT_EQ(FormatHttpDate(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+}
 }  // namespace
 }  // namespace quarry

@@ -14,6 +14,8 @@ int HttpStatusFor(ErrorCode code) {
     case ErrorCode::kMethodNotAllowed: return 405;
     case ErrorCode::kPayloadTooLarge: return 413;
     case ErrorCode::kHeadersTooLarge: return 431;
+    case ErrorCode::kUnsupportedMediaType: return 415;
+    case ErrorCode::kPreconditionFailed: return 412;
     case ErrorCode::kResourceExhausted: return 429;
     case ErrorCode::kUnavailable: return 503;
     case ErrorCode::kInternal: return 500;
@@ -33,6 +35,8 @@ const char* TitleFor(ErrorCode code) {
     case ErrorCode::kMethodNotAllowed: return "Method Not Allowed";
     case ErrorCode::kPayloadTooLarge: return "Content Too Large";
     case ErrorCode::kHeadersTooLarge: return "Request Header Fields Too Large";
+    case ErrorCode::kUnsupportedMediaType: return "Unsupported Media Type";
+    case ErrorCode::kPreconditionFailed: return "Precondition Failed";
     case ErrorCode::kResourceExhausted: return "Too Many Requests";
     case ErrorCode::kUnavailable: return "Service Unavailable";
     case ErrorCode::kInternal: return "Internal Server Error";

@@ -30,6 +30,8 @@ enum class ErrorCode {
   kMethodNotAllowed,    // 405
   kPayloadTooLarge,     // 413
   kHeadersTooLarge,     // 431
+  kUnsupportedMediaType,  // 415: the body's Content-Type is not one this route takes
+  kPreconditionFailed,    // 412: a protocol precondition header (e.g. Tus-Resumable) is wrong
   kResourceExhausted,   // 429: a quota or rate limit
   kUnavailable,         // 503: a dependency (store, disk) is not reachable right now
   kInternal,            // 500: a bug or an unexpected environment failure

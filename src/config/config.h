@@ -61,6 +61,7 @@ struct Config {
   std::int64_t ingest_memory_limit = 1LL << 30;
   int ingest_threads = 2;
   std::int64_t ingest_tenant_storage_quota = 100LL << 30;
+  std::chrono::milliseconds ingest_upload_expiry{24 * 3'600'000LL};
   bool job_allow_test_kinds = false;
 
   // Listen address split into host and port (valid after a successful load).

@@ -54,6 +54,7 @@ const std::vector<std::string> kAllKeys = {
     "ingest.memory_limit",
     "ingest.threads",
     "ingest.tenant_storage_quota",
+    "ingest.upload_expiry",
     "jobs.allow_test_kinds",
 };
 

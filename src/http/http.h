@@ -96,6 +96,13 @@ enum class Execution { kInline, kBlocking };
 struct UploadTarget {
   std::string path;
   std::uint64_t max_bytes = 0;
+  // Resumable uploads: append to the existing file at `path` (locked exclusively while the body
+  // streams: a concurrent request for the same file is 409 "upload_locked"), whose size must be
+  // `expected_offset` (else 409 "offset_mismatch"), and keep whatever arrived when the body stops
+  // early (fsynced), so that the client can resume from there. The handler runs only when the
+  // whole body arrived, and the file is never deleted by the server.
+  bool append = false;
+  std::uint64_t expected_offset = 0;
 };
 // Runs once the header is read and before any body byte is (on the blocking pool): it
 // authenticates, validates the parameters and decides where the body goes and how large it may

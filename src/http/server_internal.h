@@ -106,6 +106,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<char> upload_chunk_;
   int upload_fd_ = -1;
   std::uint64_t upload_max_ = 0;
+  bool upload_keep_ = false;  // resumable: keep the file on failure
   std::size_t lingered_bytes_ = 0;
 
   Request request_;

@@ -49,8 +49,9 @@ Session::Session(tcp::socket socket, ServerImpl& server, std::uint64_t id)
 
 Session::~Session() {
   if (upload_fd_ >= 0) {  // the connection ended mid-upload: nothing half-written is kept
+    if (upload_keep_) ::fsync(upload_fd_);
     ::close(upload_fd_);
-    ::unlink(request_.body_file.c_str());
+    if (!upload_keep_) ::unlink(request_.body_file.c_str());
   }
   if (request_started_) server_.metrics().RequestFinished();
   server_.metrics().ConnectionClosed();
@@ -308,6 +309,7 @@ void Session::Reply(Response response, bool close) {
   res.set("X-Request-Id", request_.request_id);
   for (auto& [name, value] : response.headers) res.set(name, value);
   res.body() = std::move(response.body);
+  if (request_.method == "HEAD") res.body().clear();  // a HEAD response has no body, errors included
   res.keep_alive(keep_alive);
   res.prepare_payload();
 

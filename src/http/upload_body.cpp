@@ -4,6 +4,8 @@
 // slows this upload down (TCP back-pressure) instead of growing memory or stalling other
 // connections. Memory per upload: one chunk.
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -70,7 +72,36 @@ void Session::StartUpload(Result<UploadTarget> target, bool body_pending) {
     return;
   }
   request_.body_file = target->path;
-  upload_fd_ = ::open(target->path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  upload_keep_ = target->append;
+  if (target->append) {
+    upload_fd_ = ::open(target->path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (upload_fd_ < 0) {
+      Fail(NotFound("upload_not_found", "The upload no longer exists (expired or terminated); start a new one"),
+           body_pending);
+      return;
+    }
+    struct stat st {};
+    if (::flock(upload_fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(upload_fd_);
+      upload_fd_ = -1;
+      Fail(Status(ErrorCode::kFailedPrecondition, "upload_locked",
+                  "Another request is writing this upload right now; retry when it has ended"),
+           body_pending);
+      return;
+    }
+    if (::fstat(upload_fd_, &st) != 0 || static_cast<std::uint64_t>(st.st_size) != target->expected_offset ||
+        ::lseek(upload_fd_, 0, SEEK_END) < 0) {
+      ::close(upload_fd_);
+      upload_fd_ = -1;
+      Fail(Status(ErrorCode::kFailedPrecondition, "offset_mismatch",
+                  "Upload-Offset does not match the bytes the server has; ask for the offset (HEAD) and resume "
+                  "from there"),
+           body_pending);
+      return;
+    }
+  } else {
+    upload_fd_ = ::open(target->path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  }
   if (upload_fd_ < 0) {
     spdlog::error("cannot create an upload file: {}", std::strerror(errno));
     Fail(Unavailable("upload_write_failed", "The server cannot store uploads right now; try again later"),
@@ -117,14 +148,15 @@ void Session::OnUploadChunk(beast::error_code ec) {
     FailUpload(TooLarge(upload_max_), true);
     return;
   }
-  if (ec == beast::error::timeout) {
-    server_.metrics().ConnectionTimedOut();
-    FailUpload(Status(), false);
-    return;
-  }
-  if (ec == net::error::eof || ec == bhttp::error::end_of_stream || ec == net::error::connection_reset ||
+  const bool timed_out = ec == beast::error::timeout;
+  if (timed_out || ec == net::error::eof || ec == bhttp::error::end_of_stream || ec == net::error::connection_reset ||
       ec == net::error::operation_aborted || ec == bhttp::error::partial_message) {
-    FailUpload(Status(), false);  // the client went away mid-body: nobody to answer
+    if (timed_out) server_.metrics().ConnectionTimedOut();
+    // The client went away mid-body: nobody to answer. A resumable upload keeps the bytes of this
+    // last partial chunk too (a small write on the I/O thread, once per interrupted upload).
+    const std::size_t partial = upload_chunk_.size() - upload_parser_->get().body().size;
+    if (upload_keep_ && partial > 0 && upload_fd_ >= 0) (void)WriteAll(upload_fd_, upload_chunk_.data(), partial);
+    FailUpload(Status(), false);
     return;
   }
   if (ec) {
@@ -156,9 +188,10 @@ void Session::OnUploadChunk(beast::error_code ec) {
 
 void Session::FailUpload(const Status& status, bool answer) {
   if (upload_fd_ >= 0) {
+    if (upload_keep_) ::fsync(upload_fd_);  // a resumable upload keeps what arrived
     ::close(upload_fd_);
     upload_fd_ = -1;
-    ::unlink(request_.body_file.c_str());
+    if (!upload_keep_) ::unlink(request_.body_file.c_str());
   }
   upload_parser_.reset();
   if (!answer) {
@@ -182,7 +215,7 @@ void Session::FinishUpload() {
         durable ? self->Invoke()
                 : Response::Problem(Unavailable("upload_write_failed", "Storing the upload failed; try again"),
                                     self->request_);
-    ::unlink(self->request_.body_file.c_str());  // unless the handler moved it away
+    if (!self->upload_keep_) ::unlink(self->request_.body_file.c_str());  // unless the handler moved it away
     net::post(self->stream_.get_executor(), [self, response = std::move(response)]() mutable {
       self->Reply(std::move(response), false);
     });

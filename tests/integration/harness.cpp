@@ -1,5 +1,7 @@
 #include "integration/harness.h"
 
+#include <strings.h>
+
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <fcntl.h>
@@ -238,8 +240,12 @@ HttpResult QuarryServer::Request(const std::string& method, const std::string& p
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &result.headers);
   curl_slist* headers = nullptr;
   if (!key.empty()) headers = curl_slist_append(headers, ("Authorization: Bearer " + key).c_str());
+  if (method == "HEAD") curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  const bool typed = std::any_of(extra_headers.begin(), extra_headers.end(), [](const std::string& h) {
+    return h.size() > 13 && strncasecmp(h.c_str(), "Content-Type:", 13) == 0;
+  });
   if (!body.empty()) {
-    headers = curl_slist_append(headers, "Content-Type: application/json");
+    if (!typed) headers = curl_slist_append(headers, "Content-Type: application/json");
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
   }

@@ -202,6 +202,27 @@ const Migration kV4 = {
     },
 };
 
+// Version 5: resumable (tus) uploads in progress. The file's size is the offset; rows go when
+// the upload is terminated or expires, or (with the job id kept) when the job is done with it.
+const Migration kV5 = {
+    5,
+    {
+        "CREATE TABLE uploads ("
+        " id TEXT PRIMARY KEY NOT NULL,"
+        " tenant_id TEXT NOT NULL REFERENCES tenants(id),"
+        " user_id TEXT NOT NULL,"
+        " length BIGINT NOT NULL CHECK (length >= 0),"
+        " request_json TEXT NOT NULL,"
+        " metadata TEXT NOT NULL DEFAULT '',"
+        " idempotency_key TEXT NOT NULL DEFAULT '',"
+        " created_at BIGINT NOT NULL,"
+        " expires_at BIGINT NOT NULL,"
+        " job_id TEXT NOT NULL DEFAULT '')",
+
+        "CREATE INDEX uploads_expiry ON uploads (expires_at)",
+    },
+};
+
 Status SchemaTooNew(int found) {
   return FailedPrecondition(
       "schema_too_new",
@@ -221,7 +242,7 @@ Result<bool> IsApplied(Connection& conn, int version) {
 }  // namespace
 
 const std::vector<Migration>& Migrations() {
-  static const std::vector<Migration> kMigrations = {kV1, kV2, kV3, kV4};
+  static const std::vector<Migration> kMigrations = {kV1, kV2, kV3, kV4, kV5};
   return kMigrations;
 }
 

@@ -15,6 +15,7 @@
 #include "meta/dataset_store.h"
 #include "meta/job_store.h"
 #include "meta/meta_store.h"
+#include "meta/upload_store.h"
 
 namespace quarry {
 
@@ -38,5 +39,8 @@ Result<std::unique_ptr<JobStore>> OpenSqliteJobStore(const SqliteOptions& option
 
 // Opens (and migrates) the dataset registry on the metadata database file, with its own pool.
 Result<std::unique_ptr<DatasetStore>> OpenSqliteDatasetStore(const SqliteOptions& options);
+
+// Opens (and migrates) the resumable-upload store on the metadata database file.
+Result<std::unique_ptr<UploadStore>> OpenSqliteUploadStore(const SqliteOptions& options);
 
 }  // namespace quarry

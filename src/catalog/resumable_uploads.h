@@ -1,0 +1,75 @@
+// ResumableUploads: the service behind the tus 1.0.0 protocol (/v1/uploads/; core, creation,
+// creation-with-upload, termination, expiration). An upload is a record (UploadStore) plus a file
+// in the uploads directory whose size is the offset: bytes are appended by the HTTP layer
+// (UploadTarget with append), and kept when a connection drops, so a client resumes from the
+// offset HEAD reports. When the last byte arrives, the ingestion job starts (once: the job's
+// idempotency key is the upload id). Incomplete uploads expire `expiry` after their last write
+// and are deleted by SweepExpired.
+// Permissions as DatasetService: members with the write scope; another tenant's upload is 404.
+// Thread-safety: safe to call concurrently (concurrent appends to one upload are excluded by the
+// HTTP layer's file lock).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "catalog/dataset_service.h"
+#include "meta/upload_store.h"
+
+namespace quarry::catalog {
+
+struct ResumableUploadOptions {
+  std::string uploads_dir;
+  std::int64_t max_upload_bytes = 10LL << 30;
+  std::chrono::milliseconds expiry{24 * 3'600'000LL};
+};
+
+struct UploadState {
+  ResumableUpload upload;
+  std::int64_t offset = 0;
+};
+
+struct AppendTarget {
+  std::string path;
+  std::int64_t offset = 0;
+  std::int64_t max_bytes = 0;  // what is left to the announced length
+};
+
+class ResumableUploads {
+ public:
+  ResumableUploads(UploadStore& uploads, DatasetService& datasets, const Clock& clock, ResumableUploadOptions options)
+      : uploads_(uploads), datasets_(datasets), clock_(clock), options_(std::move(options)) {}
+
+  // Creation: `metadata` is the Upload-Metadata header (comma-separated "key base64value"); it
+  // must name the `dataset` and may carry `filename` and every upload parameter of
+  // PUT /v1/datasets/{name}/data (mode, format, delimiter, ...).
+  Result<ResumableUpload> Create(const Principal& actor, std::int64_t length, const std::string& metadata);
+  Result<UploadState> Get(const Principal& actor, const std::string& id);
+  // Before a PATCH body: the file to append to, checked against the client's Upload-Offset.
+  Result<AppendTarget> PrepareAppend(const Principal& actor, const std::string& id, std::int64_t client_offset);
+  // After a PATCH body arrived: extends the expiry; when complete, starts the ingestion.
+  Result<UploadState> AfterAppend(const Principal& actor, const std::string& id);
+  Status Terminate(const Principal& actor, const std::string& id);
+  // Deletes expired uploads (files of incomplete ones too). Returns how many.
+  Result<int> SweepExpired();
+
+  std::int64_t max_upload_bytes() const { return options_.max_upload_bytes; }
+
+ private:
+  std::string FileOf(const std::string& id) const { return options_.uploads_dir + "/tus_" + id; }
+  static Status RequireWriter(const Principal& actor);
+  Result<std::int64_t> OffsetOf(const std::string& id) const;
+
+  UploadStore& uploads_;
+  DatasetService& datasets_;
+  const Clock& clock_;
+  const ResumableUploadOptions options_;
+};
+
+// Parses a tus Upload-Metadata header into key -> decoded value. InvalidArgument
+// "invalid_upload_metadata" for a malformed pair, bad base64, a duplicate key or more than
+// 64 pairs / 16 KiB.
+Result<std::map<std::string, std::string>> ParseUploadMetadata(const std::string& header);
+
+}  // namespace quarry::catalog

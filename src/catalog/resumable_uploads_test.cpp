@@ -1,0 +1,108 @@
+// ResumableUploads on a simulated clock: expiry and the sweep, metadata parsing.
+#include "catalog/resumable_uploads.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/ids.h"
+#include "common/testing/temp_dir.h"
+#include "meta/sqlite/sqlite_meta_store.h"
+
+namespace quarry::catalog {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+// The jobs are only enqueued here, never run.
+class NoHandler final : public jobs::JobHandler {
+ public:
+  Result<std::string> Run(jobs::JobContext&) override { return std::string("{}"); }
+};
+
+class ResumableUploadsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string db = (dir_.path() / "meta.db").string();
+    meta_ = std::move(OpenSqliteMetaStore({db})).value();
+    job_store_ = std::move(OpenSqliteJobStore({db})).value();
+    dataset_store_ = std::move(OpenSqliteDatasetStore({db})).value();
+    upload_store_ = std::move(OpenSqliteUploadStore({db})).value();
+    objects_ = std::move(OpenLocalObjectStore((dir_.path() / "storage").string())).value();
+    registry_.Register("ingest", jobs::KindPolicy{}, std::make_shared<NoHandler>());
+    jobs_ = std::make_unique<jobs::JobService>(*job_store_, registry_, clock_, jobs::JobServiceOptions{});
+    datasets_ = std::make_unique<DatasetService>(*dataset_store_, *objects_, *jobs_, clock_);
+    fs::create_directories(dir_.path() / "uploads");
+    uploads_ = std::make_unique<ResumableUploads>(*upload_store_, *datasets_, clock_,
+                                                  ResumableUploadOptions{(dir_.path() / "uploads").string(), 1000, 1h});
+    Tenant t{NewId("ten", clock_.NowMillis()), "acme", "Acme", TenantStatus::kActive, 0, 0};
+    ASSERT_TRUE(meta_->InsertTenant(t).ok());
+    actor_.tenant = t;
+    actor_.user.id = "usr_1";
+    actor_.user.role = Role::kAnalyst;
+    actor_.scopes = {"read", "write"};
+  }
+
+  testing::TempDir dir_{"resumable"};
+  SimulatedClock clock_;
+  std::unique_ptr<MetaStore> meta_;
+  std::unique_ptr<JobStore> job_store_;
+  std::unique_ptr<DatasetStore> dataset_store_;
+  std::unique_ptr<UploadStore> upload_store_;
+  std::unique_ptr<ObjectStore> objects_;
+  jobs::HandlerRegistry registry_;
+  std::unique_ptr<jobs::JobService> jobs_;
+  std::unique_ptr<DatasetService> datasets_;
+  std::unique_ptr<ResumableUploads> uploads_;
+  Principal actor_;
+};
+
+TEST_F(ResumableUploadsTest, IncompleteUploadsExpireAfterTheirLastWriteAndAreSwept) {
+  auto upload = uploads_->Create(actor_, 100, "dataset c2FsZXM=");
+  ASSERT_TRUE(upload.ok()) << upload.status().ToString();
+  const fs::path file = dir_.path() / "uploads" / ("tus_" + upload->id);
+  ASSERT_TRUE(fs::exists(file));
+  std::ofstream(file, std::ios::app) << "id\n1\n";
+  clock_.Advance(50min);
+  auto state = uploads_->AfterAppend(actor_, upload->id);  // a write extends the expiry
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(state->offset, 5);
+  clock_.Advance(50min);
+  EXPECT_EQ(uploads_->SweepExpired().value(), 0) << "written 50 minutes ago: not expired";
+  clock_.Advance(11min);
+  EXPECT_EQ(uploads_->Get(actor_, upload->id).status().code(), "upload_not_found") << "expired uploads are gone";
+  EXPECT_EQ(uploads_->SweepExpired().value(), 1);
+  EXPECT_FALSE(fs::exists(file));
+  EXPECT_EQ(upload_store_->GetUpload(actor_.tenant.id, upload->id).status().code(), "upload_not_found");
+}
+
+TEST_F(ResumableUploadsTest, CompletionStartsOneIngestion) {
+  auto upload = uploads_->Create(actor_, 5, "dataset c2FsZXM=");
+  ASSERT_TRUE(upload.ok());
+  std::ofstream(dir_.path() / "uploads" / ("tus_" + upload->id), std::ios::app) << "id\n1\n";
+  auto first = uploads_->AfterAppend(actor_, upload->id);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  ASSERT_FALSE(first->upload.job_id.empty());
+  auto again = uploads_->AfterAppend(actor_, upload->id);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->upload.job_id, first->upload.job_id);
+  EXPECT_EQ(job_store_->List(actor_.tenant.id, {}, {})->items.size(), 1u);
+  EXPECT_EQ(uploads_->PrepareAppend(actor_, upload->id, 5).status().code(), "upload_completed");
+}
+
+TEST(UploadMetadata, ParsesTusPairs) {
+  auto parsed = ParseUploadMetadata("dataset c2FsZXM=, filename c2FsZXMuY3N2,empty");
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->at("dataset"), "sales");
+  EXPECT_EQ(parsed->at("filename"), "sales.csv");
+  EXPECT_EQ(parsed->at("empty"), "");
+  EXPECT_EQ(ParseUploadMetadata("a YQ==,a YQ==").status().code(), "invalid_upload_metadata");
+  EXPECT_EQ(ParseUploadMetadata("a !!!!").status().code(), "invalid_upload_metadata");
+  EXPECT_EQ(ParseUploadMetadata("a YQ").status().code(), "invalid_upload_metadata");
+  EXPECT_EQ(ParseUploadMetadata(std::string(20000, 'a')).status().code(), "invalid_upload_metadata");
+}
+
+}  // namespace
+}  // namespace quarry::catalog
