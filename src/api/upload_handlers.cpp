@@ -84,8 +84,11 @@ void RegisterUploadRoutes(http::Router& router, AppContext& app) {
       return InvalidArgument("defer_length_not_supported", "send Upload-Length: the upload's size must be known");
     }
     QUARRY_ASSIGN_OR_RETURN(std::int64_t length, HeaderNumber(req, "Upload-Length"));
+    // A creation without bytes may carry any Content-Type (clients add form defaults).
     const std::string_view type = req.headers.Get("Content-Type");
-    if (!type.empty() && type != "application/offset+octet-stream") {
+    const bool has_body = req.headers.Has("Transfer-Encoding") ||
+                          (req.headers.Has("Content-Length") && req.headers.Get("Content-Length") != "0");
+    if (has_body && type != "application/offset+octet-stream") {
       return Status(ErrorCode::kUnsupportedMediaType, "invalid_content_type",
                     "an upload's bytes are sent as Content-Type: application/offset+octet-stream");
     }

@@ -26,6 +26,9 @@ class ApiClient {
   // Unavailable "server_unreachable" when no HTTP response came back (with curl's reason).
   Result<ApiResponse> Send(const std::string& method, const std::string& path, const std::string& body = "");
 
+  const std::string& base_url() const { return base_url_; }
+  const std::string& key() const { return key_; }
+
   // For a non-2xx response: the problem document's detail (or the raw body) as a Status message.
   static Status ProblemOf(const ApiResponse& response);
 

@@ -227,7 +227,7 @@ TEST(JobsCli, FollowDrawsProgressUntilTheJobEnds) {
   auto failed = RunCommand({QUARRY_BINARY, "job", Str(bad.at("id")), "--follow", "--interval-ms", "50",
                             "--data-dir", server.data_dir(), "--key-file", key_file});
   EXPECT_EQ(failed.exit_code, 1);
-  EXPECT_NE(failed.out.find("error: sleep_failed"), std::string::npos) << failed.out;
+  EXPECT_NE(failed.err.find("error: sleep_failed"), std::string::npos) << failed.err;  // errors go to stderr
 
   auto list = RunCommand({QUARRY_BINARY, "jobs", "--data-dir", server.data_dir(), "--key-file", key_file});
   EXPECT_EQ(list.exit_code, 0) << list.err;
