@@ -3,6 +3,7 @@
 
 #include "api/handler_support.h"
 #include "common/ids.h"
+#include "http/multipart.h"
 
 namespace quarry::api {
 namespace {
@@ -57,12 +58,6 @@ Result<ingest::IngestRequest> UploadRequest(const http::Request& req) {
                            "Content-Encoding must be gzip, zstd or identity (the compression is detected from "
                            "the bytes either way)");
   }
-  const std::string_view type = req.headers.Get("Content-Type");
-  if (type.substr(0, 19) == "multipart/form-data") {
-    return InvalidArgument("multipart_not_supported",
-                           "multipart/form-data uploads are not supported yet: send the file as the request body "
-                           "(Content-Type: application/octet-stream), or use the resumable upload protocol");
-  }
   return request;
 }
 
@@ -82,6 +77,7 @@ void RegisterDatasetRoutes(http::Router& router, AppContext& app) {
                        if (::rename(req.body_file.c_str(), request->upload_path.c_str()) != 0) {
                          return Problem(req, Unavailable("upload_write_failed", "storing the upload failed; retry"));
                        }
+                       if (request->filename.empty()) request->filename = req.body_filename;
                        if (request->filename.empty()) request->filename = request->dataset;
                        auto enqueued = app.datasets.StartIngest(p, *request, std::string(req.headers.Get("Idempotency-Key")));
                        if (!enqueued.ok() || enqueued->existing) ::unlink(request->upload_path.c_str());
@@ -98,9 +94,13 @@ void RegisterDatasetRoutes(http::Router& router, AppContext& app) {
     if (!principal.ok()) return principal.status();
     auto request = UploadRequest(req);
     if (!request.ok()) return request.status();
+    // A browser form (multipart/form-data) is decoded while it streams: only its file is stored.
+    QUARRY_ASSIGN_OR_RETURN(std::string boundary, http::MultipartBoundary(req.headers.Get("Content-Type")));
     QUARRY_RETURN_IF_ERROR(app.datasets.CheckUpload(**principal, request->dataset, request->mode));
-    return http::UploadTarget{app.uploads_dir + "/" + RandomAlphanumeric(20) + ".part",
+    http::UploadTarget target{app.uploads_dir + "/" + RandomAlphanumeric(20) + ".part",
                               static_cast<std::uint64_t>(app.config.ingest_max_upload_bytes)};
+    target.multipart_boundary = std::move(boundary);
+    return target;
   };
   router.Add(std::move(upload));
 

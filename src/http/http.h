@@ -47,6 +47,7 @@ struct Request {
   // so a handler that keeps the upload moves (renames) it away.
   std::string body_file;
   std::uint64_t body_bytes = 0;
+  std::string body_filename;  // multipart uploads: the file part's filename (no directories)
   std::string request_id;      // X-Request-Id (honoured when well-formed, otherwise generated)
   std::string remote_address;  // "ip:port"
   // Fields that handlers add to the access log line (e.g. tenant_id, key_id). The views point
@@ -103,6 +104,10 @@ struct UploadTarget {
   // whole body arrived, and the file is never deleted by the server.
   bool append = false;
   std::uint64_t expected_offset = 0;
+  // Non-empty: the body is multipart/form-data with this boundary (see http/multipart.h); only
+  // its one file part is stored, and its filename goes to Request::body_filename. A malformed
+  // form is answered 400 and its partial file deleted. Not with `append`.
+  std::string multipart_boundary;
 };
 // Runs once the header is read and before any body byte is (on the blocking pool): it
 // authenticates, validates the parameters and decides where the body goes and how large it may

@@ -25,6 +25,7 @@
 
 #include "common/ids.h"
 #include "common/log.h"
+#include "http/multipart.h"
 #include "http/server.h"
 
 namespace quarry::http::internal {
@@ -107,6 +108,8 @@ class Session : public std::enable_shared_from_this<Session> {
   int upload_fd_ = -1;
   std::uint64_t upload_max_ = 0;
   bool upload_keep_ = false;  // resumable: keep the file on failure
+  std::optional<MultipartFileDecoder> upload_multipart_;  // multipart/form-data bodies
+  std::string upload_decoded_;                           // the file bytes of the current chunk
   std::size_t lingered_bytes_ = 0;
 
   Request request_;

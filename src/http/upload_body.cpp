@@ -73,6 +73,7 @@ void Session::StartUpload(Result<UploadTarget> target, bool body_pending) {
   }
   request_.body_file = target->path;
   upload_keep_ = target->append;
+  if (!target->multipart_boundary.empty()) upload_multipart_.emplace(target->multipart_boundary);
   if (target->append) {
     upload_fd_ = ::open(target->path.c_str(), O_WRONLY | O_CLOEXEC);
     if (upload_fd_ < 0) {
@@ -170,13 +171,20 @@ void Session::OnUploadChunk(beast::error_code ec) {
   state_ = State::kHandling;
   stream_.expires_never();
   net::post(server_.blocking_pool(), [self = shared_from_this(), n, done] {
-    Status written = WriteAll(self->upload_fd_, self->upload_chunk_.data(), n);
-    net::post(self->stream_.get_executor(), [self, n, done, written = std::move(written)] {
+    std::string_view bytes(self->upload_chunk_.data(), n);
+    Status written;
+    if (self->upload_multipart_) {
+      self->upload_decoded_.clear();
+      written = self->upload_multipart_->Feed(bytes, &self->upload_decoded_);
+      bytes = self->upload_decoded_;
+    }
+    if (written.ok()) written = WriteAll(self->upload_fd_, bytes.data(), bytes.size());
+    net::post(self->stream_.get_executor(), [self, stored = bytes.size(), done, written = std::move(written)] {
       if (!written.ok()) {
         self->FailUpload(written, true);
         return;
       }
-      self->request_.body_bytes += n;
+      self->request_.body_bytes += stored;
       if (done) {
         self->FinishUpload();
       } else {
@@ -194,6 +202,7 @@ void Session::FailUpload(const Status& status, bool answer) {
     if (!upload_keep_) ::unlink(request_.body_file.c_str());
   }
   upload_parser_.reset();
+  upload_multipart_.reset();
   if (!answer) {
     stream_.close();
     return;
@@ -202,6 +211,15 @@ void Session::FailUpload(const Status& status, bool answer) {
 }
 
 void Session::FinishUpload() {
+  if (upload_multipart_) {
+    Status complete = upload_multipart_->Finish();
+    request_.body_filename = upload_multipart_->filename();
+    upload_multipart_.reset();
+    if (!complete.ok()) {
+      FailUpload(complete, true);
+      return;
+    }
+  }
   upload_parser_.reset();
   state_ = State::kHandling;
   stream_.expires_never();

@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 
 #include <filesystem>
+#include <fstream>
 
 #include "engine/engine.h"
 #include "integration/harness.h"
@@ -205,6 +206,51 @@ TEST(DatasetsApi, BadFilesFailTheirJobWithAPreciseError) {
   }
   EXPECT_EQ(Json(server.Request("GET", "/v1/datasets/base", key)).at("row_count").as_int64(), 1);
   EXPECT_TRUE(FilesUnder(server.data_dir() + "/uploads").empty());
+}
+
+TEST(DatasetsApi, BrowserFormsUploadTheirFileAndRefuseFormFields) {
+  QuarryServer server;
+  ASSERT_TRUE(server.started());
+  const std::string key = server.demo_key();
+  const std::string work = MakeTempDir();
+  const std::string csv = work + "/orders.csv";
+  {
+    std::ofstream out(csv);
+    out << "id,amount\r\n";
+    for (int i = 1; i <= 5000; ++i) out << i << "," << i * 2 << "\r\n";
+  }
+  // curl -F frames the file as a browser's form does (multipart/form-data).
+  CommandResult sent = RunCommand({"/usr/bin/curl", "-sS", "-X", "PUT", "-H", "Authorization: Bearer " + key, "-F",
+                                   "file=@" + csv, "-w", "\n%{http_code}",
+                                   "http://" + server.address() + "/v1/datasets/orders/data"});
+  ASSERT_EQ(sent.exit_code, 0) << sent.err;
+  ASSERT_NE(sent.out.find("\n202"), std::string::npos) << sent.out;
+  auto job = WaitForFinal(server, key, Str(boost::json::parse(sent.out.substr(0, sent.out.rfind('\n'))).at("id")));
+  ASSERT_EQ(job.at("state"), "succeeded") << boost::json::serialize(job);
+  EXPECT_EQ(job.at("result").at("row_count").as_int64(), 5000);
+  auto versions = Json(server.Request("GET", "/v1/datasets/orders/versions", key));
+  EXPECT_EQ(versions.at("items").at(0).at("source").at("filename"), "orders.csv");
+  EXPECT_EQ(CountAndSum(server.data_dir() + "/storage/tenants", "amount"),
+            std::make_pair(std::string("5000"), std::string("25005000")));
+
+  // A form field would change the ingestion behind the query string's back: refused, nothing kept.
+  const std::string form = "--b0und\r\nContent-Disposition: form-data; name=\"mode\"\r\n\r\nreplace\r\n"
+                           "--b0und\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.csv\"\r\n\r\n"
+                           "id\n1\n\r\n--b0und--\r\n";
+  auto field = server.Request("PUT", "/v1/datasets/other/data", key, form,
+                              {"Content-Type: multipart/form-data; boundary=b0und"});
+  EXPECT_EQ(field.status, 400);
+  EXPECT_EQ(Json(field).at("code"), "multipart_field_not_supported");
+  auto cut = server.Request("PUT", "/v1/datasets/other/data", key, form.substr(form.find("--b0und\r\nContent-Disposition: form-data; name=\"file"), 80),
+                            {"Content-Type: multipart/form-data; boundary=b0und"});
+  EXPECT_EQ(cut.status, 400);
+  EXPECT_EQ(Json(cut).at("code"), "multipart_malformed");
+  EXPECT_EQ(Json(server.Request("PUT", "/v1/datasets/other/data", key, "x", {"Content-Type: multipart/mixed; boundary=a"}))
+                .at("code"),
+            "unsupported_media_type");
+  EXPECT_TRUE(FilesUnder(server.data_dir() + "/uploads").empty());
+  EXPECT_EQ(server.Request("GET", "/v1/datasets/other", key).status, 404);
+  RemoveTree(work);
 }
 
 TEST(DatasetsApi, IdempotentUploadsAndTenantIsolation) {
