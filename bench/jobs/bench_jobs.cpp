@@ -86,6 +86,7 @@ class TimedStore final : public JobStore {
   Result<std::int64_t> QueuePosition(const Job& j) override { return inner_.QueuePosition(j); }
   Result<int> DeleteFinishedBefore(UnixMillis c, int b) override { return inner_.DeleteFinishedBefore(c, b); }
   Result<JobCounts> Counts() override { return inner_.Counts(); }
+  Result<std::vector<std::string>> ActivePayloads(const std::string& k, int l) override { return inner_.ActivePayloads(k, l); }
   Result<std::vector<JobEvent>> ListEvents(const std::string& t, const std::string& id, std::int64_t a, int l) override {
     return inner_.ListEvents(t, id, a, l);
   }

@@ -101,7 +101,12 @@ std::string ProgressLine(const boost::json::value& job) {
 bool IsFinal(const std::string& state) { return state == "succeeded" || state == "failed" || state == "canceled"; }
 
 int Report(const Status& st) {
-  fmt::print(stderr, "error: {}\n", st.message());
+  // The stable code first (scripts match it), as for a failed job below.
+  if (st.code().empty()) {
+    fmt::print(stderr, "error: {}\n", st.message());
+  } else {
+    fmt::print(stderr, "error: {}: {}\n", st.code(), st.message());
+  }
   return st.category() == ErrorCode::kInvalidArgument ? 2 : 1;
 }
 

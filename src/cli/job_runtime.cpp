@@ -46,6 +46,7 @@ ingest::IngestOptions IngestOptionsFrom(const Config& c, const DataDirPaths& pat
   o.max_decompressed_bytes = c.ingest_max_decompressed_bytes;
   o.tenant_storage_quota_bytes = c.ingest_tenant_storage_quota;
   o.max_line_bytes = c.ingest_max_line_bytes;
+  o.keep_versions = c.ingest_keep_versions;
   return o;
 }
 
@@ -57,16 +58,40 @@ void RegisterHandlers(jobs::HandlerRegistry& registry, const Config& config, con
                     std::make_shared<ingest::IngestHandler>(datasets, objects, clock, options));
 }
 
-void SweepAtStartup(const DataDirPaths& paths, DatasetStore& datasets, ObjectStore& objects, bool holds_lock) {
+namespace {
+
+void SweepUploadFiles(const DataDirPaths& paths, JobStore& jobs, UploadStore& uploads) {
+  namespace fs = std::filesystem;
+  auto payloads = jobs.ActivePayloads("ingest", 10'000'000);
+  auto incomplete = uploads.ListIncompleteUploadIds(10'000'000);
+  if (!payloads.ok() || !incomplete.ok()) {
+    spdlog::warn("sweeping upload files skipped: the store could not be read");
+    return;
+  }
+  std::set<std::string> needed;
+  for (const auto& payload : *payloads) {
+    auto request = ingest::IngestRequestFromJson(payload);
+    if (request.ok()) needed.insert(fs::path(request->upload_path).filename().string());
+  }
+  for (const auto& id : *incomplete) needed.insert("tus_" + id);
+  int removed = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(paths.uploads(), ec)) {
+    const std::string name = entry.path().filename().string();
+    const bool partial = entry.path().extension() == ".part";
+    const bool stored = name.rfind("upl_", 0) == 0 || name.rfind("tus_", 0) == 0;
+    if ((partial || (stored && !needed.count(name))) && fs::remove(entry.path(), ec)) ++removed;
+  }
+  if (removed > 0) spdlog::info("removed {} upload file(s) no job needs any more", removed);
+}
+
+}  // namespace
+
+void SweepAtStartup(const DataDirPaths& paths, DatasetStore& datasets, ObjectStore& objects, JobStore* jobs,
+                    UploadStore* uploads) {
   namespace fs = std::filesystem;
   std::error_code ec;
-  if (holds_lock) {
-    int partial = 0;
-    for (const auto& entry : fs::directory_iterator(paths.uploads(), ec)) {
-      if (entry.path().extension() == ".part" && fs::remove(entry.path(), ec)) ++partial;
-    }
-    if (partial > 0) spdlog::info("removed {} partial upload(s) of an earlier run", partial);
-  }
+  if (jobs && uploads) SweepUploadFiles(paths, *jobs, *uploads);
   auto swept = ingest::SweepAbandonedVersions(datasets, objects);
   if (!swept.ok()) {
     spdlog::warn("sweeping unpublished dataset versions failed: {}", swept.status().ToString());

@@ -6,6 +6,8 @@
 #include "cli/data_dir.h"
 #include "config/config.h"
 #include "ingest/ingest_handler.h"
+#include "ingest/ingest_request.h"
+#include "meta/upload_store.h"
 #include "jobs/job_service.h"
 #include "jobs/worker_pool.h"
 
@@ -20,9 +22,12 @@ ingest::IngestOptions IngestOptionsFrom(const Config& config, const DataDirPaths
 void RegisterHandlers(jobs::HandlerRegistry& registry, const Config& config, const DataDirPaths& paths,
                       DatasetStore& datasets, ObjectStore& objects, const Clock& clock);
 
-// Start-up housekeeping of a process that holds the data dir or runs workers: deletes partial
-// uploads (*.part; only the server, which holds the data-dir lock, may), pending dataset
-// versions whose job ended, and dataset files the registry does not know.
-void SweepAtStartup(const DataDirPaths& paths, DatasetStore& datasets, ObjectStore& objects, bool holds_lock);
+// Start-up housekeeping: deletes pending dataset versions whose job ended and dataset files the
+// registry does not know. The server, which holds the data-dir lock and is not serving yet
+// (`uploads` given), also deletes upload files nothing needs any more: partial bodies (*.part),
+// and stored or resumable uploads that no queued or running ingestion and no incomplete
+// resumable upload refers to (a job failed by lease expiry never ran its handler's cleanup).
+void SweepAtStartup(const DataDirPaths& paths, DatasetStore& datasets, ObjectStore& objects, JobStore* jobs = nullptr,
+                    UploadStore* uploads = nullptr);
 
 }  // namespace quarry::cli

@@ -102,15 +102,16 @@ int RunServe(const ConfigFlags& flags) {
                                                  WorkerOptionsFrom(config, paths, "serve@" + HostName() + "/"));
     if (Status st = workers->Start(); !st.ok()) return fail(st);
   }
-  // After Start: jobs of the previous run are requeued, so their pending versions are kept.
-  SweepAtStartup(paths, **datasets, **objects, /*holds_lock=*/true);
+  auto upload_store = OpenUploadStore(config, paths);
+  if (!upload_store.ok()) return fail(upload_store.status());
+  // After Start: jobs of the previous run are requeued, so their pending versions and uploads are
+  // kept. Before the server listens: no upload can arrive while the sweep runs.
+  SweepAtStartup(paths, **datasets, **objects, job_store->get(), upload_store->get());
   jobs::JobService job_service(**job_store, registry, clock, JobServiceOptionsFrom(config),
                                [&workers] { if (workers) workers->Notify(); },
                                workers ? &workers->metrics() : nullptr);
 
   catalog::DatasetService dataset_service(**datasets, **objects, job_service, clock);
-  auto upload_store = OpenUploadStore(config, paths);
-  if (!upload_store.ok()) return fail(upload_store.status());
   catalog::ResumableUploads resumable(**upload_store, dataset_service, clock,
                                       catalog::ResumableUploadOptions{paths.uploads(), config.ingest_max_upload_bytes,
                                                                       config.ingest_upload_expiry});

@@ -170,7 +170,7 @@ int RunUpload(const ClientFlags& flags, const UploadArgs& args) {
   fmt::print("uploaded {}; ingesting into '{}' as job {}\n", Bytes(static_cast<double>(size)), args.dataset, job_id);
   std::fflush(stdout);
   if (args.no_follow) return 0;
-  return FollowJob(**api, job_id, 250);
+  return FollowJob(**api, job_id, 100);
 }
 
 int RunDatasets(const ClientFlags& flags) {

@@ -128,6 +128,7 @@ const std::vector<Setting>& Settings() {
       {"ingest.memory_limit", Kind::kBytes, 64LL << 20, 1LL << 40, "DuckDB memory limit of one ingestion", QUARRY_BYTES(ingest_memory_limit)},
       {"ingest.threads", Kind::kInt, 1, 256, "DuckDB threads of one ingestion", QUARRY_INT(ingest_threads)},
       {"ingest.tenant_storage_quota", Kind::kBytes, 0, 1LL << 50, "dataset bytes a tenant may store (all versions)", QUARRY_BYTES(ingest_tenant_storage_quota)},
+      {"ingest.keep_versions", Kind::kInt, 1, 1'000'000, "newest versions kept per dataset; older ones (never the current one) are deleted after each publish", QUARRY_INT(ingest_keep_versions)},
       {"ingest.upload_expiry", Kind::kDuration, 60'000, 30LL * 24 * 3'600'000, "how long an incomplete resumable upload is kept after its last write", QUARRY_DURATION(ingest_upload_expiry)},
       {"jobs.allow_test_kinds", Kind::kBool, 0, 1, "let API users submit the test kinds 'sleep' and 'noop'", QUARRY_BOOL(job_allow_test_kinds)},
   };

@@ -55,6 +55,7 @@ const std::vector<std::string> kAllKeys = {
     "ingest.threads",
     "ingest.tenant_storage_quota",
     "ingest.upload_expiry",
+    "ingest.keep_versions",
     "jobs.allow_test_kinds",
 };
 

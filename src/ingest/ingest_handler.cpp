@@ -35,8 +35,9 @@ std::string SourceSql(const IngestRequest& r, const SourceInfo& info, const std:
       info.compression == Compression::kNone && info.format == Format::kJson ? "uncompressed" : CompressionName(info.compression));
   if (info.format == Format::kParquet) return "read_parquet(" + file + ")";
   if (info.format == Format::kJson) {
+    // A JSON object may be larger than a CSV line; DuckDB's default is 16 MiB.
     return fmt::format("read_json({}, format='auto', compression={}, maximum_object_size={})", file, compression,
-                       options.max_line_bytes);
+                       std::max<std::int64_t>(options.max_line_bytes, 16LL << 20));
   }
   std::string sql = fmt::format(
       "read_csv({}, auto_detect=true, compression={}, store_rejects=true, rejects_limit={}, max_line_size={}", file,
@@ -120,7 +121,12 @@ bool IsNested(const std::string& type) {
 // Turns an engine failure into the job's error: permanent for bad input, retryable otherwise.
 Status ClassifyEngineError(const Status& error, const std::vector<std::string>& paths, const std::string& filename) {
   if (error.code() == "canceled") return error;
-  std::string message = engine::ScrubPaths(error.message(), paths, filename.empty() ? "<upload>" : filename);
+  // DuckDB appends the statement ("LINE 1: COPY (SELECT * FROM read_csv('/data/...") to some
+  // messages, truncated so that a path may appear only in part: users get the message alone.
+  std::string message = error.message();
+  if (auto context = message.find("\nLINE "); context != std::string::npos) message.resize(context);
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  message = engine::ScrubPaths(message, paths, filename.empty() ? "<upload>" : filename);
   auto type_it = error.details().find("error_type");
   const std::string type = type_it == error.details().end() ? "" : type_it->second;
   std::string lower = message;
@@ -158,6 +164,7 @@ class Attempt {
   void Abandon(const Status& error);
 
  private:
+  void PruneOldVersions(const std::string& dataset_id);
   void Progress(const std::string& phase, double percent, const std::string& message = {});
   Result<engine::QueryResult> Sql(const std::string& sql, bool with_progress = false);
   Status CheckQuota(std::int64_t adding);
@@ -272,7 +279,8 @@ Result<std::pair<std::string, std::string>> Attempt::SchemaAndStats(const std::s
 
 Result<std::string> Attempt::Run() {
   const Job& job = ctx_.job();
-  scrub_ = {request_.upload_path, ctx_.scratch_dir()};
+  // Every server path that may appear in an engine message: files first, then their directories.
+  scrub_ = {request_.upload_path, ctx_.scratch_dir(), options_.uploads_dir};
   Progress("reading", 0, "inspecting the file");
   QUARRY_ASSIGN_OR_RETURN(source_, InspectSource(request_.upload_path, request_.format,
                                                  static_cast<std::uint64_t>(options_.max_decompressed_bytes),
@@ -361,12 +369,28 @@ Result<std::string> Attempt::Run() {
       {"file_bytes", source_.file_bytes}, {"rejected_rows", rejected}});
   QUARRY_RETURN_IF_ERROR(datasets_.PublishVersion(publish, clock_.NowMillis()));
   prepared_.reset();  // published: nothing to clean up
+  PruneOldVersions(prepared.dataset_id);
   Progress("publishing", 100, "published");
   return boost::json::serialize(boost::json::object{{"dataset", request_.dataset},
                                                     {"version", prepared.version},
                                                     {"row_count", rows},
                                                     {"byte_size", bytes},
                                                     {"rejected_rows", rejected}});
+}
+
+// Version retention, after a publish. Best effort: the version is already published, so a failure
+// here only leaves files that the next prune or the start-up sweep removes.
+void Attempt::PruneOldVersions(const std::string& dataset_id) {
+  auto pruned = datasets_.PruneVersions(dataset_id, options_.keep_versions);
+  if (!pruned.ok()) {
+    spdlog::warn("pruning old versions failed (retried after the next publish): {}", pruned.status().ToString());
+    return;
+  }
+  for (const auto& prefix : *pruned) {
+    if (Status st = objects_.DeletePrefix(prefix); !st.ok()) {
+      spdlog::warn("deleting a pruned version's files failed (swept at start-up): {}", st.ToString());
+    }
+  }
 }
 
 void Attempt::Abandon(const Status& error) {

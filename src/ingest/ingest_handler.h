@@ -30,7 +30,8 @@ struct IngestOptions {
   std::int64_t memory_limit_bytes = 1LL << 30;
   std::int64_t max_decompressed_bytes = 64LL << 30;
   std::int64_t tenant_storage_quota_bytes = 100LL << 30;
-  std::int64_t max_line_bytes = 8LL << 20;
+  std::int64_t max_line_bytes = 2LL << 20;
+  int keep_versions = 20;  // version retention: newest versions kept per dataset (>= 1)
 };
 
 class IngestHandler final : public jobs::JobHandler {

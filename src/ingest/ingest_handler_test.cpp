@@ -33,7 +33,7 @@ class IngestHandlerTest : public ::testing::Test {
     ASSERT_TRUE(meta_->InsertTenant(t).ok());
     tenant_ = t.id;
     options_.uploads_dir = (dir_.path() / "uploads").string();
-    options_.memory_limit_bytes = 1LL << 30;
+    options_.memory_limit_bytes = 256 << 20;  // small, as a busy server would give each ingestion
     fs::create_directories(options_.uploads_dir);
   }
 
@@ -167,6 +167,22 @@ TEST_F(IngestHandlerTest, ModesCreateReplaceAppend) {
   EXPECT_EQ(datasets_->ListVersions(tenant_, "s")->size(), 3u);
 }
 
+TEST_F(IngestHandlerTest, OldVersionsBeyondTheRetentionAreDeletedWithTheirFiles) {
+  options_.keep_versions = 2;
+  for (int i = 1; i <= 4; ++i) {
+    ASSERT_TRUE(Ingest("s", "id\n" + std::to_string(i) + "\n", i == 1 ? Mode::kCreate : Mode::kReplace).ok());
+  }
+  auto versions = datasets_->ListVersions(tenant_, "s");
+  ASSERT_TRUE(versions.ok());
+  std::vector<int> kept;
+  for (const auto& v : *versions) kept.push_back(v.version);
+  EXPECT_EQ(kept, (std::vector<int>{4, 3}));
+  int files = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(dir_.path() / "storage")) files += entry.is_regular_file();
+  EXPECT_EQ(files, 2) << "the pruned versions' Parquet files are gone";
+  EXPECT_EQ(Query("s", "SELECT id FROM t")[0][0], "4");
+}
+
 TEST_F(IngestHandlerTest, BadFilesFailWithPreciseCodesAndPublishNothing) {
   EXPECT_EQ(ErrorOf(Ingest("e", "")), "empty_file");
   EXPECT_EQ(ErrorOf(Ingest("h", "a,b,c\n")), "empty_file");
@@ -199,6 +215,14 @@ TEST_F(IngestHandlerTest, MaxBadRowsToleratesThatManyRejectedRows) {
 TEST_F(IngestHandlerTest, AHugeSingleLineIsRefused) {
   std::string line = "a\n" + std::string(100 << 20, 'x') + "\n";
   EXPECT_EQ(ErrorOf(Ingest("long", line)), "line_too_long");
+}
+
+TEST_F(IngestHandlerTest, EngineErrorsNeverShowServerPaths) {
+  // A JSON file that is not valid JSON makes DuckDB quote its statement, paths included.
+  auto result = Ingest("broken", "[{\"a\": 1}, {\"a\": ");
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().message().find(dir_.path().string()), std::string::npos) << result.status().message();
+  EXPECT_EQ(result.status().message().find("LINE 1"), std::string::npos) << result.status().message();
 }
 
 TEST_F(IngestHandlerTest, StorageQuotaIsEnforced) {

@@ -108,6 +108,11 @@ class DatasetStore {
   // Removes the dataset and all its versions from the registry; returns the storage prefixes whose
   // files the caller deletes next (a crash in between leaves orphans that start-up removes).
   virtual Result<std::vector<std::string>> DeleteDataset(const std::string& tenant_id, const std::string& name) = 0;
+  // Version retention: removes from the registry the dataset's ready versions older than its
+  // newest `keep` (the current version is always kept, also after a rollback to an old one), and
+  // returns their storage prefixes, whose files the caller deletes next (a crash in between
+  // leaves orphans that start-up removes). `keep` >= 1.
+  virtual Result<std::vector<std::string>> PruneVersions(const std::string& dataset_id, int keep) = 0;
   // Every storage prefix the registry knows (ready and pending), for the orphan sweep.
   virtual Result<std::vector<std::string>> ListStoragePrefixes() = 0;
   // Sum of byte_size over the tenant's ready versions (its storage use, for quotas).

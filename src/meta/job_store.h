@@ -166,6 +166,9 @@ class JobStore {
   virtual Result<int> DeleteFinishedBefore(UnixMillis cutoff, int batch) = 0;
 
   virtual Result<JobCounts> Counts() = 0;
+  // The payloads of every queued or running job of `kind`, across tenants (housekeeping: which
+  // files are still needed). At most `limit`.
+  virtual Result<std::vector<std::string>> ActivePayloads(const std::string& kind, int limit) = 0;
 };
 
 }  // namespace quarry

@@ -40,6 +40,8 @@ class UploadStore {
   // Uploads past their expiry: incomplete ones (their files are the caller's to delete) and
   // complete ones (their files belong to the ingestion job).
   virtual Result<std::vector<ResumableUpload>> ListExpiredUploads(UnixMillis now, int limit) = 0;
+  // Ids of uploads not yet complete (still receiving bytes), across tenants, at most `limit`.
+  virtual Result<std::vector<std::string>> ListIncompleteUploadIds(int limit) = 0;
 };
 
 }  // namespace quarry

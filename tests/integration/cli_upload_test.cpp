@@ -1,9 +1,7 @@
 // `quarry upload` end to end: an upload interrupted by killing the CLI resumes when the same
 // command runs again, then follows the ingestion to success.
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 
 #include <boost/json.hpp>
@@ -13,7 +11,6 @@
 
 #include "integration/harness.h"
 
-extern char** environ;
 
 namespace quarry::testing {
 namespace {
@@ -47,15 +44,8 @@ TEST(CliUpload, AnInterruptedUploadResumesWhenTheCommandRunsAgain) {
   // First run: slowed down, killed once part of the file has arrived.
   std::vector<std::string> slow = command;
   slow.insert(slow.end(), {"--max-rate", "400000", "--no-follow"});
-  std::vector<char*> argv;
-  for (auto& a : slow) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  pid_t pid = -1;
-  ASSERT_EQ(posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&actions);
+  const pid_t pid = SpawnQuiet(slow);
+  ASSERT_GT(pid, 0);
   const auto deadline = std::chrono::steady_clock::now() + 30s;
   while (LargestUpload(server.data_dir() + "/uploads") < 300'000 && std::chrono::steady_clock::now() < deadline) {
   }

@@ -130,7 +130,30 @@ CommandResult RunCommand(const std::vector<std::string>& args, std::chrono::seco
   return result;
 }
 
-QuarryServer::QuarryServer(std::vector<std::string> extra_args, std::string data_dir) {
+pid_t SpawnQuiet(const std::vector<std::string>& args) {
+  const int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  const pid_t pid = Spawn(args, devnull, devnull);
+  ::close(devnull);
+  return pid;
+}
+
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  int port = -1;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+QuarryServer::QuarryServer(std::vector<std::string> extra_args, std::string data_dir, std::string listen) {
   static CurlGlobal curl_global;
   if (data_dir.empty()) {
     data_dir_ = MakeTempDir();
@@ -138,8 +161,7 @@ QuarryServer::QuarryServer(std::vector<std::string> extra_args, std::string data
   } else {
     data_dir_ = data_dir;
   }
-  std::vector<std::string> args = {QUARRY_BINARY, "serve", "--data-dir", data_dir_, "--listen",
-                                   "127.0.0.1:0", "--demo"};
+  std::vector<std::string> args = {QUARRY_BINARY, "serve", "--data-dir", data_dir_, "--listen", listen, "--demo"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {

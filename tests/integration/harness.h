@@ -34,6 +34,11 @@ CommandResult RunCommand(const std::vector<std::string>& args,
                          std::chrono::seconds timeout = std::chrono::seconds(30));
 
 std::string MakeTempDir();
+// Starts `args` (argv[0] an absolute path) in the background with its output discarded; the
+// caller reaps it with waitpid.
+pid_t SpawnQuiet(const std::vector<std::string>& args);
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreePort();
 void RemoveTree(const std::string& path);
 std::string ReadFile(const std::string& path);
 
@@ -41,7 +46,9 @@ class QuarryServer {
  public:
   // Starts `quarry serve --data-dir <temp> --listen 127.0.0.1:0 --demo <extra_args...>` and
   // waits until it listens. Fails the current test (ADD_FAILURE) when it does not within 30 s.
-  explicit QuarryServer(std::vector<std::string> extra_args = {}, std::string data_dir = "");
+  // `listen` replaces 127.0.0.1:0 (e.g. to restart a server on the same port).
+  explicit QuarryServer(std::vector<std::string> extra_args = {}, std::string data_dir = "",
+                        std::string listen = "127.0.0.1:0");
   ~QuarryServer();
   QuarryServer(const QuarryServer&) = delete;
   QuarryServer& operator=(const QuarryServer&) = delete;

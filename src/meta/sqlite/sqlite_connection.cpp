@@ -109,6 +109,15 @@ Status Statement::Run() {
   }
 }
 
+Result<std::vector<std::string>> Statement::FirstColumnTexts() {
+  std::vector<std::string> out;
+  while (true) {
+    QUARRY_ASSIGN_OR_RETURN(bool row, Step());
+    if (!row) return out;
+    out.push_back(ColumnText(0));
+  }
+}
+
 bool Statement::ColumnIsNull(int col) const {
   return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
 }

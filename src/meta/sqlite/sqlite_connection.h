@@ -60,6 +60,8 @@ class Statement {
   Result<bool> Step();
   // Steps until done, ignoring any rows.
   Status Run();
+  // Steps until done, collecting the first column of every row as text.
+  Result<std::vector<std::string>> FirstColumnTexts();
 
   bool ColumnIsNull(int col) const;
   // NULL reads as "" / 0.

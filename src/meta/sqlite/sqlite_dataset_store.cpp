@@ -292,11 +292,7 @@ class SqliteDatasetStore final : public DatasetStore {
       QUARRY_ASSIGN_OR_RETURN(Statement list,
                               conn.Prepare("SELECT storage_prefix FROM dataset_versions WHERE dataset_id = ?"));
       list.Bind(1, dataset.id);
-      while (true) {
-        QUARRY_ASSIGN_OR_RETURN(bool row, list.Step());
-        if (!row) break;
-        prefixes.push_back(list.ColumnText(0));
-      }
+      QUARRY_ASSIGN_OR_RETURN(prefixes, list.FirstColumnTexts());
       // The dataset's own prefix (parent of its versions) goes too.
       prefixes.push_back("tenants/" + tenant_id + "/datasets/" + dataset.id + "/");
       QUARRY_ASSIGN_OR_RETURN(Statement del, conn.Prepare("DELETE FROM datasets WHERE id = ?"));
@@ -306,16 +302,27 @@ class SqliteDatasetStore final : public DatasetStore {
     return prefixes;
   }
 
+  Result<std::vector<std::string>> PruneVersions(const std::string& dataset_id, int keep) override {
+    std::vector<std::string> prefixes;
+    QUARRY_RETURN_IF_ERROR(Write([&](Connection& conn) -> Status {
+      QUARRY_ASSIGN_OR_RETURN(
+          Statement prune,
+          conn.Prepare("DELETE FROM dataset_versions WHERE dataset_id = ?1 AND state = 'ready'"
+                       " AND version <> (SELECT current_version FROM datasets WHERE id = ?1)"
+                       " AND version < (SELECT MIN(version) FROM (SELECT version FROM dataset_versions"
+                       "   WHERE dataset_id = ?1 AND state = 'ready' ORDER BY version DESC LIMIT ?2))"
+                       " RETURNING storage_prefix"));
+      prune.Bind(1, dataset_id).Bind(2, std::max(1, keep));
+      QUARRY_ASSIGN_OR_RETURN(prefixes, prune.FirstColumnTexts());
+      return Status::Ok();
+    }));
+    return prefixes;
+  }
+
   Result<std::vector<std::string>> ListStoragePrefixes() override {
     return Read<std::vector<std::string>>([&](Connection& conn) -> Result<std::vector<std::string>> {
       QUARRY_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("SELECT storage_prefix FROM dataset_versions"));
-      std::vector<std::string> out;
-      while (true) {
-        QUARRY_ASSIGN_OR_RETURN(bool row, stmt.Step());
-        if (!row) break;
-        out.push_back(stmt.ColumnText(0));
-      }
-      return out;
+      return stmt.FirstColumnTexts();
     });
   }
 

@@ -2,6 +2,8 @@
 // rollback, deletion, abandoned versions and tenant isolation.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "common/ids.h"
 #include "common/testing/temp_dir.h"
 #include "meta/sqlite/sqlite_meta_store.h"
@@ -202,6 +204,28 @@ TEST_F(SqliteDatasetStoreTest, AbandonedPendingVersionsAreFoundAndDropped) {
   ASSERT_TRUE(datasets_->DropPendingVersion(prepared->dataset_id, prepared->version).ok());
   EXPECT_TRUE(datasets_->ListAbandonedVersions(10)->empty());
   EXPECT_TRUE(datasets_->ListStoragePrefixes()->empty());
+}
+
+TEST_F(SqliteDatasetStoreTest, PruningKeepsTheNewestVersionsAndAlwaysTheCurrentOne) {
+  PreparedVersion first = PublishNew(a_, "sales", 1);
+  for (int rows = 2; rows <= 5; ++rows) PublishNew(a_, "sales", rows);
+  // Roll back to version 2, then keep 2: versions 5 and 4 are the newest, 2 is current.
+  ASSERT_TRUE(datasets_->Rollback(a_, "sales", 2, kT0 + 2).ok());
+  auto pruned = datasets_->PruneVersions(first.dataset_id, 2);
+  ASSERT_TRUE(pruned.ok()) << pruned.status().ToString();
+  ASSERT_EQ(pruned->size(), 2u);  // versions 1 and 3
+  EXPECT_NE(std::find(pruned->begin(), pruned->end(), first.storage_prefix), pruned->end());
+  auto versions = datasets_->ListVersions(a_, "sales");
+  ASSERT_TRUE(versions.ok());
+  std::vector<int> numbers;
+  for (const auto& v : *versions) numbers.push_back(v.version);
+  EXPECT_EQ(numbers, (std::vector<int>{5, 4, 2}));
+  EXPECT_EQ(datasets_->GetDataset(a_, "sales")->current_version, 2);
+  // Nothing more to prune; another dataset is untouched.
+  PreparedVersion other = PublishNew(a_, "other", 1);
+  EXPECT_TRUE(datasets_->PruneVersions(first.dataset_id, 2)->empty());
+  EXPECT_TRUE(datasets_->PruneVersions(other.dataset_id, 1)->empty());
+  EXPECT_EQ(datasets_->ListVersions(a_, "other")->size(), 1u);
 }
 
 TEST(DatasetNames, ValidatesCharactersLengthAndReservedWords) {

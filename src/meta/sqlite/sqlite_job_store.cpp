@@ -258,6 +258,15 @@ Result<std::int64_t> SqliteJobStore::QueuePosition(const Job& job) {
   });
 }
 
+Result<std::vector<std::string>> SqliteJobStore::ActivePayloads(const std::string& kind, int limit) {
+  return Read<std::vector<std::string>>([&](Connection& conn) -> Result<std::vector<std::string>> {
+    QUARRY_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("SELECT payload FROM jobs WHERE kind = ? AND"
+                                                         " state IN ('queued', 'running') LIMIT ?"));
+    stmt.Bind(1, kind).Bind(2, std::max(1, limit));
+    return stmt.FirstColumnTexts();
+  });
+}
+
 Result<JobCounts> SqliteJobStore::Counts() {
   return Read<JobCounts>([&](Connection& conn) -> Result<JobCounts> {
     QUARRY_ASSIGN_OR_RETURN(Statement stmt,

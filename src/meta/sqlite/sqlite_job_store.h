@@ -94,6 +94,7 @@ class SqliteJobStore final : public JobStore {
   Result<std::vector<JobEvent>> ListEvents(const std::string& tenant_id, const std::string& job_id,
                                            std::int64_t after_seq, int limit) override;
   Result<JobCounts> Counts() override;
+  Result<std::vector<std::string>> ActivePayloads(const std::string& kind, int limit) override;
 
  private:
   // The bodies of Claim and Finish, inside a transaction the caller holds.

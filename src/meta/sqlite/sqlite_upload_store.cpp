@@ -106,6 +106,13 @@ class SqliteUploadStore final : public UploadStore {
     return out;
   }
 
+  Result<std::vector<std::string>> ListIncompleteUploadIds(int limit) override {
+    QUARRY_ASSIGN_OR_RETURN(ConnectionPool::Lease lease, pool_.Acquire());
+    QUARRY_ASSIGN_OR_RETURN(Statement stmt, (*lease).Prepare("SELECT id FROM uploads WHERE job_id = '' LIMIT ?"));
+    stmt.Bind(1, std::max(1, limit));
+    return stmt.FirstColumnTexts();
+  }
+
  private:
   template <typename F>
   Status Write(F&& fn) {
