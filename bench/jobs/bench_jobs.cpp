@@ -87,6 +87,8 @@ class TimedStore final : public JobStore {
   Result<int> DeleteFinishedBefore(UnixMillis c, int b) override { return inner_.DeleteFinishedBefore(c, b); }
   Result<JobCounts> Counts() override { return inner_.Counts(); }
   Result<std::vector<std::string>> ActivePayloads(const std::string& k, int l) override { return inner_.ActivePayloads(k, l); }
+  Status SetTenantWeight(const std::string& t, int w) override { return inner_.SetTenantWeight(t, w); }
+  Result<int> TenantWeight(const std::string& t) override { return inner_.TenantWeight(t); }
   Result<std::vector<JobEvent>> ListEvents(const std::string& t, const std::string& id, std::int64_t a, int l) override {
     return inner_.ListEvents(t, id, a, l);
   }

@@ -6,6 +6,17 @@ namespace {
 
 auto TenantJson = [](const Tenant& t) { return ToJson(t); };
 
+// One tenant as GET and PATCH show it: its identity record plus its job weight (job store).
+http::Response TenantWithWeight(AppContext& app, const http::Request& req, const Principal& p,
+                                const Result<Tenant>& tenant) {
+  if (!tenant.ok()) return Problem(req, tenant.status());
+  auto weight = app.jobs.TenantWeight(p, tenant->id);
+  if (!weight.ok()) return Problem(req, weight.status());
+  boost::json::object out = ToJson(*tenant);
+  out["job_weight"] = *weight;
+  return JsonResponse(200, out);
+}
+
 }  // namespace
 
 void RegisterTenantRoutes(http::Router& router, AppContext& app) {
@@ -41,7 +52,7 @@ void RegisterTenantRoutes(http::Router& router, AppContext& app) {
               })});
 
   router.Add({"GET", "/v1/admin/tenants/{id}", Authed(app, [&app](http::Request& req, const Principal& p) {
-                return Render(req, app.identity.GetTenant(p, req.path_params["id"]), 200, TenantJson);
+                return TenantWithWeight(app, req, p, app.identity.GetTenant(p, req.path_params["id"]));
               })});
 
   router.Add({"PATCH", "/v1/admin/tenants/{id}", Authed(app, [&app](http::Request& req, const Principal& p) {
@@ -52,9 +63,15 @@ void RegisterTenantRoutes(http::Router& router, AppContext& app) {
                 if (!name.ok()) return Problem(req, name.status());
                 auto status = fields.String("status");
                 if (!status.ok()) return Problem(req, status.status());
+                auto weight = fields.Int("job_weight", 1, jobs::kMaxTenantWeight);
+                if (!weight.ok()) return Problem(req, weight.status());
                 if (Status st = fields.RejectUnknownFields(); !st.ok()) return Problem(req, st);
-                return Render(req, app.identity.UpdateTenant(p, req.path_params["id"], *name, *status), 200,
-                              TenantJson);
+                auto updated = app.identity.UpdateTenant(p, req.path_params["id"], *name, *status);
+                if (updated.ok() && *weight) {
+                  Status set = app.jobs.SetTenantWeight(p, updated->id, static_cast<int>(**weight));
+                  if (!set.ok()) return Problem(req, set);
+                }
+                return TenantWithWeight(app, req, p, updated);
               })});
 }
 

@@ -24,6 +24,19 @@ Status JobService::RequireMember(const Principal& actor) const {
   return Status::Ok();
 }
 
+Status JobService::SetTenantWeight(const Principal& actor, const std::string& tenant_id, int weight) {
+  QUARRY_RETURN_IF_ERROR(RequireOperator(actor));
+  if (weight < 1 || weight > kMaxTenantWeight) {
+    return InvalidArgument("invalid_weight", "job_weight must be between 1 and " + std::to_string(kMaxTenantWeight));
+  }
+  return store_.SetTenantWeight(tenant_id, weight);
+}
+
+Result<int> JobService::TenantWeight(const Principal& actor, const std::string& tenant_id) {
+  QUARRY_RETURN_IF_ERROR(RequireOperator(actor));
+  return store_.TenantWeight(tenant_id);
+}
+
 bool JobService::SeesWholeTenant(const Principal& actor) const {
   return (actor.user.role == Role::kOwner || actor.user.role == Role::kAdmin) && actor.HasScope(kScopeAdmin);
 }

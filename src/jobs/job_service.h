@@ -41,6 +41,8 @@ struct JobView {
   std::optional<UnixMillis> estimated_start_at;    // while queued, when durations are known
 };
 
+inline constexpr int kMaxTenantWeight = 1000;
+
 class JobService {
  public:
   // `notify` wakes local workers after an enqueue; `metrics` (optional) feeds start estimates.
@@ -62,6 +64,10 @@ class JobService {
   // The job's events after `after_seq` (see JobStore::ListEvents), with the same visibility as Get.
   Result<std::vector<JobEvent>> Events(const Principal& actor, const std::string& job_id, std::int64_t after_seq,
                                        int limit);
+  // The operator sets a tenant's weight in the fair claim (1-1000; see JobStore::SetTenantWeight).
+  // The caller has checked that the tenant exists.
+  Status SetTenantWeight(const Principal& actor, const std::string& tenant_id, int weight);
+  Result<int> TenantWeight(const Principal& actor, const std::string& tenant_id);
 
  private:
   Status RequireMember(const Principal& actor) const;

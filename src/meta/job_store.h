@@ -169,6 +169,12 @@ class JobStore {
   // The payloads of every queued or running job of `kind`, across tenants (housekeeping: which
   // files are still needed). At most `limit`.
   virtual Result<std::vector<std::string>> ActivePayloads(const std::string& kind, int limit) = 0;
+
+  // The tenant's weight in the fair claim (>= 1; 1 unless set): a backlogged tenant of weight w
+  // gets w times the worker time of a backlogged tenant of weight 1. A change applies to service
+  // from then on. NotFound "tenant_not_found" for an unknown tenant.
+  virtual Status SetTenantWeight(const std::string& tenant_id, int weight) = 0;
+  virtual Result<int> TenantWeight(const std::string& tenant_id) = 0;
 };
 
 }  // namespace quarry

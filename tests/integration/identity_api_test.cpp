@@ -169,6 +169,23 @@ TEST(IdentityApi, DisablingATenantTakesEffectWithinASecond) {
   EXPECT_EQ(Json(r).at("code"), "tenant_disabled");
 }
 
+TEST(IdentityApi, TheOperatorSetsATenantsJobWeight) {
+  QuarryServer server;
+  ASSERT_TRUE(server.started());
+  const std::string op = server.operator_key();
+  EXPECT_EQ(Json(server.Request("GET", "/v1/admin/tenants/demo", op)).at("job_weight").as_int64(), 1);
+  auto set = server.Request("PATCH", "/v1/admin/tenants/demo", op, R"({"job_weight":4})");
+  ASSERT_EQ(set.status, 200) << set.body;
+  EXPECT_EQ(Json(set).at("job_weight").as_int64(), 4);
+  EXPECT_EQ(Json(set).at("slug"), "demo");
+  EXPECT_EQ(Json(server.Request("GET", "/v1/admin/tenants/demo", op)).at("job_weight").as_int64(), 4);
+  EXPECT_EQ(server.Request("PATCH", "/v1/admin/tenants/demo", op, R"({"job_weight":0})").status, 400);
+  EXPECT_EQ(server.Request("PATCH", "/v1/admin/tenants/demo", op, R"({"job_weight":1001})").status, 400);
+  EXPECT_EQ(server.Request("PATCH", "/v1/admin/tenants/nope", op, R"({"job_weight":2})").status, 404);
+  EXPECT_EQ(server.Request("PATCH", "/v1/admin/tenants/demo", server.demo_key(), R"({"job_weight":9})").status, 403);
+  EXPECT_EQ(Json(server.Request("GET", "/v1/admin/tenants/demo", op)).at("job_weight").as_int64(), 4);
+}
+
 TEST(AdminCli, ManagesIdentityWhileTheServerRuns) {
   QuarryServer server;
   ASSERT_TRUE(server.started());

@@ -285,6 +285,29 @@ Result<JobCounts> SqliteJobStore::Counts() {
   });
 }
 
+// --- tenant weights ---
+
+Status SqliteJobStore::SetTenantWeight(const std::string& tenant_id, int weight) {
+  if (weight < 1) return InvalidArgument("invalid_weight", "a tenant's job weight is at least 1");
+  auto done = Write<bool>([&](Connection& conn) -> Result<bool> {
+    QUARRY_RETURN_IF_ERROR(EnsureTenantRow(conn, tenant_id));
+    QUARRY_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("UPDATE job_tenants SET weight = ? WHERE tenant_id = ?"));
+    stmt.Bind(1, weight).Bind(2, tenant_id);
+    QUARRY_RETURN_IF_ERROR(stmt.Run());
+    return true;
+  });
+  return done.status();
+}
+
+Result<int> SqliteJobStore::TenantWeight(const std::string& tenant_id) {
+  return Read<int>([&](Connection& conn) -> Result<int> {
+    QUARRY_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("SELECT weight FROM job_tenants WHERE tenant_id = ?"));
+    stmt.Bind(1, tenant_id);
+    QUARRY_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    return row ? static_cast<int>(stmt.ColumnInt64(0)) : 1;
+  });
+}
+
 // --- retention ---
 
 Result<int> SqliteJobStore::DeleteFinishedBefore(UnixMillis cutoff, int batch) {

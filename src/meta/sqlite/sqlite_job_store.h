@@ -95,6 +95,8 @@ class SqliteJobStore final : public JobStore {
                                            std::int64_t after_seq, int limit) override;
   Result<JobCounts> Counts() override;
   Result<std::vector<std::string>> ActivePayloads(const std::string& kind, int limit) override;
+  Status SetTenantWeight(const std::string& tenant_id, int weight) override;
+  Result<int> TenantWeight(const std::string& tenant_id) override;
 
  private:
   // The bodies of Claim and Finish, inside a transaction the caller holds.

@@ -135,7 +135,11 @@ TEST_F(SqliteJobStoreMoreTest, LongerAttemptsCostMore) {
 }
 
 TEST_F(SqliteJobStoreMoreTest, WeightScalesTheShare) {
-  RawExec("INSERT INTO job_tenants (tenant_id, weight) VALUES ('" + a_ + "', 3)");
+  EXPECT_EQ(*store_->TenantWeight(a_), 1);
+  ASSERT_OK(store_->SetTenantWeight(a_, 3));
+  EXPECT_EQ(*store_->TenantWeight(a_), 3);
+  EXPECT_EQ(store_->SetTenantWeight("ten_unknown", 2).code(), "tenant_not_found");
+  EXPECT_EQ(store_->SetTenantWeight(a_, 0).code(), "invalid_weight");
   UnixMillis now = kT0;
   for (int i = 0; i < 50; ++i) Enqueue(Spec(a_), now++);
   for (int i = 0; i < 50; ++i) Enqueue(Spec(b_), now++);
