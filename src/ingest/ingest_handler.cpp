@@ -420,6 +420,24 @@ Result<std::string> IngestHandler::Run(jobs::JobContext& context) {
   const fs::path root = fs::path(options_.uploads_dir).lexically_normal();
   if (upload.parent_path() != root) return Internal("bad_payload", "the ingestion names a file outside the uploads");
 
+  // A previous attempt published and then lost its worker before the job finished: its version
+  // is the result (publishing another would duplicate the data, or fail a create).
+  auto published = datasets_.VersionPublishedBy(context.job().id);
+  if (!published.ok()) return published.status();
+  if (*published) {
+    std::error_code ec;
+    fs::remove(upload, ec);
+    const DatasetVersion& v = **published;
+    boost::system::error_code parse_error;
+    const auto source = boost::json::parse(v.source_json, parse_error);
+    const auto* rejected = source.is_object() ? source.as_object().if_contains("rejected_rows") : nullptr;
+    return boost::json::serialize(boost::json::object{{"dataset", request->dataset},
+                                                      {"version", v.version},
+                                                      {"row_count", v.row_count},
+                                                      {"byte_size", v.byte_size},
+                                                      {"rejected_rows", rejected ? *rejected : boost::json::value(0)}});
+  }
+
   Attempt attempt(context, datasets_, objects_, clock_, options_, *request);
   Result<std::string> result = attempt.Run();
   if (!result.ok()) attempt.Abandon(result.status());
@@ -434,6 +452,17 @@ Result<std::string> IngestHandler::Run(jobs::JobContext& context) {
     fs::remove(upload, ec);
   }
   return result;
+}
+
+void IngestHandler::Discard(const Job& job) {
+  auto request = IngestRequestFromJson(job.payload_json);
+  if (request.ok()) {
+    const fs::path upload = fs::path(request->upload_path).lexically_normal();
+    std::error_code ec;
+    if (upload.parent_path() == fs::path(options_.uploads_dir).lexically_normal()) fs::remove(upload, ec);
+  }
+  auto swept = SweepAbandonedVersions(datasets_, objects_);
+  if (!swept.ok()) spdlog::warn("sweeping unpublished versions failed (retried at start-up): {}", swept.status().ToString());
 }
 
 Result<int> SweepAbandonedVersions(DatasetStore& datasets, ObjectStore& objects) {

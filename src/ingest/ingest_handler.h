@@ -40,6 +40,8 @@ class IngestHandler final : public jobs::JobHandler {
       : datasets_(datasets), objects_(objects), clock_(clock), options_(std::move(options)) {}
 
   Result<std::string> Run(jobs::JobContext& context) override;
+  // Deletes the job's upload file and the pending versions of jobs that ended.
+  void Discard(const Job& job) override;
 
  private:
   DatasetStore& datasets_;

@@ -225,6 +225,66 @@ TEST_F(IngestHandlerTest, EngineErrorsNeverShowServerPaths) {
   EXPECT_EQ(result.status().message().find("LINE 1"), std::string::npos) << result.status().message();
 }
 
+TEST_F(IngestHandlerTest, ARetryOfAJobThatAlreadyPublishedReportsItsVersion) {
+  // The worker published, then died before the job finished; the rescued job runs again. It must
+  // not publish a second version (nor fail a create with dataset_exists).
+  IngestRequest request;
+  request.dataset = "s";
+  request.mode = Mode::kCreate;
+  request.filename = "s.csv";
+  request.upload_path = options_.uploads_dir + "/upl_retry";
+  std::ofstream(request.upload_path, std::ios::binary) << "id\n1\n2\n";
+  NewJob job{tenant_, "usr_1", "ingest"};
+  job.payload_json = ToJson(request);
+  job.run_after = clock_.NowMillis();
+  job.max_attempts = 3;
+  ASSERT_TRUE(jobs_->Enqueue(job, 1000, 24h, clock_.NowMillis()).ok());
+  ClaimRequest claim;
+  claim.worker_id = "w/1/";
+  claim.kinds = {"ingest"};
+  IngestHandler handler(*datasets_, *objects_, clock_, options_);
+  std::vector<std::string> results;
+  for (int attempt = 1; attempt <= 2; ++attempt) {
+    auto claimed = jobs_->Claim(claim, clock_.NowMillis());
+    ASSERT_TRUE(claimed.ok() && *claimed) << "attempt " << attempt;
+    const std::string scratch = (dir_.path() / "scratch" / std::to_string(attempt)).string();
+    fs::create_directories(scratch);
+    jobs::JobContext context(**claimed, scratch);
+    auto result = handler.Run(context);
+    ASSERT_TRUE(result.ok()) << result.status().ToString();
+    results.push_back(*result);
+    clock_.Advance(31s);  // the worker vanishes without finishing the job
+    ASSERT_TRUE(jobs_->RescueExpired(clock_.NowMillis(), [](const std::string&, int) { return 0ms; }).ok());
+  }
+  auto versions = datasets_->ListVersions(tenant_, "s");
+  ASSERT_TRUE(versions.ok());
+  EXPECT_EQ(versions->size(), 1u);
+  EXPECT_EQ(results[0], results[1]);
+  EXPECT_FALSE(fs::exists(request.upload_path));
+}
+
+TEST_F(IngestHandlerTest, DiscardDeletesTheUploadOfAJobThatNeverRan) {
+  IngestRequest request;
+  request.dataset = "gone";
+  request.upload_path = options_.uploads_dir + "/upl_discard";
+  std::ofstream(request.upload_path, std::ios::binary) << "id\n1\n";
+  Job job;
+  job.id = "job_x";
+  job.kind = "ingest";
+  job.payload_json = ToJson(request);
+  IngestHandler handler(*datasets_, *objects_, clock_, options_);
+  handler.Discard(job);
+  EXPECT_FALSE(fs::exists(request.upload_path));
+  handler.Discard(job);  // idempotent
+  // A payload naming a file outside the uploads directory is left alone.
+  const std::string outside = (dir_.path() / "precious.csv").string();
+  std::ofstream(outside) << "x\n";
+  request.upload_path = outside;
+  job.payload_json = ToJson(request);
+  handler.Discard(job);
+  EXPECT_TRUE(fs::exists(outside));
+}
+
 TEST_F(IngestHandlerTest, StorageQuotaIsEnforced) {
   options_.tenant_storage_quota_bytes = 600;
   ASSERT_TRUE(Ingest("first", "a\n1\n").ok());

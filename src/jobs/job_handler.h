@@ -71,6 +71,11 @@ class JobHandler {
   virtual ~JobHandler() = default;
   // Returns the result as a JSON text ("{}" when there is nothing to say).
   virtual Result<std::string> Run(JobContext& context) = 0;
+  // Called, best effort, when a job ended without its handler's own cleanup: canceled while
+  // queued, or failed by the rescuer when its last lease expired. Releases what the payload
+  // holds (the ingest handler deletes the upload file). Must be idempotent and must not fail
+  // loudly: a crash before it runs leaves the start-up sweep to do the same.
+  virtual void Discard(const Job& /*job*/) {}
 };
 
 // How the queue treats a kind.

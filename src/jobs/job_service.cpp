@@ -107,9 +107,13 @@ Result<JobView> JobService::Get(const Principal& actor, const std::string& job_i
 }
 
 Result<JobView> JobService::Cancel(const Principal& actor, const std::string& job_id) {
-  QUARRY_RETURN_IF_ERROR(Visible(actor, job_id).status());
+  QUARRY_ASSIGN_OR_RETURN(Job before, Visible(actor, job_id));
   QUARRY_RETURN_IF_ERROR(RequireScope(actor, kScopeWrite));
   QUARRY_ASSIGN_OR_RETURN(Job job, store_.RequestCancel(actor.tenant.id, job_id, clock_.NowMillis()));
+  // Canceled before it ever ran (or between attempts): no handler will clean up after it.
+  if (before.state == JobState::kQueued && job.state == JobState::kCanceled) {
+    if (JobHandler* handler = registry_.Handler(job.kind)) handler->Discard(job);
+  }
   return View(std::move(job));
 }
 

@@ -88,6 +88,7 @@ Status WorkerPool::Start() {
     auto rescued = store_.RescueExpired(clock_.NowMillis() + 1, [](const std::string&, int) { return std::chrono::milliseconds(0); });
     if (!rescued.ok()) return rescued.status();
     metrics_.rescued.fetch_add(rescued->requeued + rescued->failed, std::memory_order_relaxed);
+    DiscardFailed(*rescued);
   }
   std::lock_guard lock(mu_);
   stopping_ = false;
@@ -102,7 +103,7 @@ void WorkerPool::Notify() {
     std::lock_guard lock(mu_);
     notified_ = true;
   }
-  cv_.notify_one();
+  wake_workers_.notify_one();
 }
 
 void WorkerPool::Stop(std::chrono::milliseconds grace) {
@@ -110,6 +111,7 @@ void WorkerPool::Stop(std::chrono::milliseconds grace) {
   if (threads_.empty()) return;
   stopping_ = true;
   cv_.notify_all();
+  wake_workers_.notify_all();
   // Running attempts may finish within the grace period.
   cv_.wait_for(lock, grace, [this] { return active_.empty(); });
   std::vector<std::shared_ptr<JobContext>> unfinished;
@@ -139,7 +141,7 @@ void WorkerPool::WorkerLoop(int worker_index) {
       continue;
     }
     std::unique_lock lock(mu_);
-    cv_.wait_for(lock, options_.poll_interval, [this] { return stopping_ || notified_; });
+    wake_workers_.wait_for(lock, options_.poll_interval, [this] { return stopping_ || notified_; });
     notified_ = false;
   }
 }
@@ -335,6 +337,14 @@ void WorkerPool::HeartbeatOnce() {
   }
 }
 
+void WorkerPool::DiscardFailed(const RescueReport& report) {
+  for (const auto& [tenant_id, job_id] : report.failed_jobs) {
+    auto job = store_.Get(tenant_id, job_id);
+    JobHandler* handler = job.ok() ? registry_.Handler(job->kind) : nullptr;
+    if (handler) handler->Discard(*job);
+  }
+}
+
 void WorkerPool::MaintainOnce() {
   const UnixMillis now = clock_.NowMillis();
   // A lost lease is retried with the kind's own backoff.
@@ -350,6 +360,7 @@ void WorkerPool::MaintainOnce() {
                    rescued->requeued + rescued->failed, rescued->requeued, rescued->failed);
       Notify();
     }
+    DiscardFailed(*rescued);
   } else {
     spdlog::warn("rescuing expired jobs failed: {}", rescued.status().ToString());
   }

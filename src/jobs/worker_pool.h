@@ -103,6 +103,8 @@ class WorkerPool {
   std::int64_t memory_reserved() const { return budget_.reserved(); }
 
  private:
+  // Lets the handler of each job the rescuer failed release what its payload holds.
+  void DiscardFailed(const RescueReport& report);
   std::string OwnerId(int worker_index) const;
   ClaimRequest MakeClaimRequest(int worker_index, std::vector<std::string> kinds) const;
   std::optional<Job> ClaimNext(int worker_index);
@@ -128,6 +130,9 @@ class WorkerPool {
   std::condition_variable cv_;
   bool stopping_ = false;  // GUARDED_BY(mu_)
   bool notified_ = false;  // GUARDED_BY(mu_)
+  // Idle worker threads wait here, and only they: a notify_one on cv_ could wake a periodic
+  // thread (heartbeat, maintenance) instead, leaving the new job to the next poll interval.
+  std::condition_variable wake_workers_;
   std::map<std::string, std::shared_ptr<JobContext>> active_;  // GUARDED_BY(mu_), by job id
   std::vector<std::thread> threads_;
 };

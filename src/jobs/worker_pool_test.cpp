@@ -52,7 +52,9 @@ class ScriptedHandler final : public JobHandler {
     if (error_.ok()) return std::string("{}");
     return error_;
   }
+  void Discard(const Job& job) override { discarded.push_back(job.id); }
   int runs = 0;
+  std::vector<std::string> discarded;
 
  private:
   Status error_;
@@ -233,6 +235,27 @@ TEST_F(WorkerPoolTest, RescueUsesTheKindsBackoff) {
   EXPECT_EQ(Get(id).state, JobState::kSucceeded);
 }
 
+TEST_F(WorkerPoolTest, AJobFailedByTheRescuerIsDiscardedByItsHandler) {
+  // Its handler never ran to clean up (the worker vanished), so the rescuer asks it to.
+  HandlerRegistry registry;
+  auto handler = std::make_shared<ScriptedHandler>(Status::Ok());
+  registry.Register("once", KindPolicy{1}, handler);
+  WorkerPool pool = MakePool(registry);
+  const std::string id = Enqueue("once", 1);
+  const std::string kept = Enqueue("once", 1);
+  ClaimRequest claim;
+  claim.worker_id = "elsewhere/0";
+  claim.kinds = {"once"};
+  ASSERT_TRUE(store_->Claim(claim, clock_.NowMillis()).ok());
+  clock_.Advance(31s);
+  pool.MaintainOnce();
+  EXPECT_EQ(Get(id).state, JobState::kFailed);
+  EXPECT_EQ(handler->discarded, std::vector<std::string>{id});
+  EXPECT_TRUE(pool.RunOnce(0));
+  EXPECT_EQ(Get(kept).state, JobState::kSucceeded);
+  EXPECT_EQ(handler->discarded.size(), 1u) << "a job that ran is not discarded";
+}
+
 TEST_F(WorkerPoolTest, StartExpiresLeasesOfThePreviousRun) {
   HandlerRegistry registry;
   RegisterBuiltinHandlers(registry, true);
@@ -393,6 +416,50 @@ class RecordingHandler final : public JobHandler {
   const int wanted_;
   int small_done_ = 0;
 };
+
+// Counts its runs; a test waits (bounded) for a number of them.
+class CountingHandler final : public JobHandler {
+ public:
+  Result<std::string> Run(JobContext&) override {
+    std::lock_guard lock(mu_);
+    ++runs_;
+    cv_.notify_all();
+    return std::string("{}");
+  }
+  bool WaitForRuns(int n, std::chrono::milliseconds limit) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, limit, [&] { return runs_ >= n; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int runs_ = 0;
+};
+
+TEST_F(WorkerPoolTest, NotifyWakesAnIdleWorkerAtOnce) {
+  // Regression: Notify woke one waiter of a condition variable shared with the heartbeat and
+  // maintenance threads, so a new job could wait for the next poll interval. With an interval
+  // of an hour, every job below must still start at once.
+  auto counter = std::make_shared<CountingHandler>();
+  HandlerRegistry registry;
+  registry.Register("count", KindPolicy{1}, counter);
+  WorkerPoolOptions options;
+  options.owner_prefix = "test/";
+  options.workers = 1;
+  options.poll_interval = std::chrono::hours(1);
+  options.lease = std::chrono::hours(4);
+  options.heartbeat = std::chrono::hours(1);
+  options.rescue_interval = std::chrono::hours(1);
+  WorkerPool pool(*store_, registry, clock_, options);
+  ASSERT_TRUE(pool.Start().ok());
+  for (int i = 1; i <= 10; ++i) {
+    Enqueue("count");
+    pool.Notify();
+    ASSERT_TRUE(counter->WaitForRuns(i, 20s)) << "job " << i << " did not start after Notify";
+  }
+  pool.Stop(10s);
+}
 
 TEST_F(WorkerPoolTest, SmallTenantsFinishWhileABigBacklogWaits) {
   // Tenant A enqueues 1,000 jobs, then B and C 10 each; with 2 workers and equal weights, B's

@@ -93,6 +93,9 @@ class DatasetStore {
   virtual Result<PreparedVersion> PrepareVersion(const PrepareVersionRequest& request, UnixMillis now) = 0;
   // FailedPrecondition "lease_lost" when the job's token moved on (nothing written).
   virtual Status PublishVersion(const PublishRequest& request, UnixMillis now) = 0;
+  // The ready version a job published, if any: a job that published and then crashed before it
+  // finished runs again, and must then report that version instead of publishing another.
+  virtual Result<std::optional<DatasetVersion>> VersionPublishedBy(const std::string& job_id) = 0;
   // Pending versions whose job is not running any more (crashed, failed, rescued and finished).
   virtual Result<std::vector<DatasetVersion>> ListAbandonedVersions(int limit) = 0;
   // Removes a pending version's row (after its files are gone).

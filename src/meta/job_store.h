@@ -94,6 +94,7 @@ struct JobCounts {
 struct RescueReport {
   int requeued = 0;
   int failed = 0;
+  std::vector<std::pair<std::string, std::string>> failed_jobs;  // (tenant_id, job_id) of those failed
 };
 
 class JobStore {

@@ -253,6 +253,19 @@ TEST(DatasetsApi, BrowserFormsUploadTheirFileAndRefuseFormFields) {
   RemoveTree(work);
 }
 
+TEST(DatasetsApi, CancelingAQueuedIngestionDeletesItsUpload) {
+  QuarryServer server({"--set", "jobs.workers=0"});  // nothing runs: the job stays queued
+  ASSERT_TRUE(server.started());
+  const std::string key = server.demo_key();
+  auto r = server.Request("PUT", "/v1/datasets/later/data", key, kCsv);
+  ASSERT_EQ(r.status, 202) << r.body;
+  ASSERT_EQ(FilesUnder(server.data_dir() + "/uploads").size(), 1u);
+  auto canceled = server.Request("POST", "/v1/jobs/" + Str(Json(r).at("id")) + "/cancel", key);
+  ASSERT_EQ(canceled.status, 200) << canceled.body;
+  EXPECT_EQ(Json(canceled).at("state"), "canceled");
+  EXPECT_TRUE(FilesUnder(server.data_dir() + "/uploads").empty());
+}
+
 TEST(DatasetsApi, IdempotentUploadsAndTenantIsolation) {
   QuarryServer server;
   ASSERT_TRUE(server.started());

@@ -261,6 +261,18 @@ class SqliteDatasetStore final : public DatasetStore {
     });
   }
 
+  Result<std::optional<DatasetVersion>> VersionPublishedBy(const std::string& job_id) override {
+    return Read<std::optional<DatasetVersion>>([&](Connection& conn) -> Result<std::optional<DatasetVersion>> {
+      QUARRY_ASSIGN_OR_RETURN(Statement stmt,
+                              conn.Prepare("SELECT " QUARRY_VERSION_COLUMNS " FROM dataset_versions v"
+                                           " WHERE v.job_id = ? AND v.state = 'ready' LIMIT 1"));
+      stmt.Bind(1, job_id);
+      QUARRY_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) return std::optional<DatasetVersion>();
+      return std::optional<DatasetVersion>(ReadVersion(stmt));
+    });
+  }
+
   Result<DatasetVersion> GetVersion(const std::string& tenant_id, const std::string& name, int version) override {
     return Read<DatasetVersion>([&](Connection& conn) -> Result<DatasetVersion> {
       QUARRY_ASSIGN_OR_RETURN(Dataset dataset, VisibleDataset(conn, tenant_id, name));

@@ -339,6 +339,7 @@ Result<RescueReport> SqliteJobStore::RescueExpired(
       QUARRY_RETURN_IF_ERROR(stmt.Run());
       QUARRY_RETURN_IF_ERROR(AdjustTenant(conn, job.tenant_id, requeue ? 1 : 0, -1, 0));
       ++(requeue ? report.requeued : report.failed);
+      if (!requeue) report.failed_jobs.emplace_back(job.tenant_id, job.id);
     }
     return report;
   });
