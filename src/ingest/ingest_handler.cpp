@@ -454,6 +454,14 @@ Result<std::string> IngestHandler::Run(jobs::JobContext& context) {
   return result;
 }
 
+std::string IngestHandler::PublicPayload(const std::string& payload_json) const {
+  boost::system::error_code ec;
+  boost::json::value payload = boost::json::parse(payload_json, ec);
+  if (ec || !payload.is_object()) return "{}";
+  payload.as_object().erase("upload_path");
+  return boost::json::serialize(payload);
+}
+
 void IngestHandler::Discard(const Job& job) {
   auto request = IngestRequestFromJson(job.payload_json);
   if (request.ok()) {

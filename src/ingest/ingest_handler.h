@@ -42,6 +42,8 @@ class IngestHandler final : public jobs::JobHandler {
   Result<std::string> Run(jobs::JobContext& context) override;
   // Deletes the job's upload file and the pending versions of jobs that ended.
   void Discard(const Job& job) override;
+  // The request without the server path of its upload.
+  std::string PublicPayload(const std::string& payload_json) const override;
 
  private:
   DatasetStore& datasets_;

@@ -45,15 +45,8 @@ class IngestHandlerTest : public ::testing::Test {
     request.upload_path = options_.uploads_dir + "/" + RandomAlphanumeric(10);
     if (request.filename.empty()) request.filename = "data.csv";
     std::ofstream(request.upload_path, std::ios::binary) << bytes;
-    NewJob job{tenant_, "usr_1", "ingest"};
-    job.payload_json = ToJson(request);
-    job.run_after = clock_.NowMillis();
-    job.max_attempts = 1;
-    EXPECT_TRUE(jobs_->Enqueue(job, 1000, 24h, clock_.NowMillis()).ok());
-    ClaimRequest claim;
-    claim.worker_id = "w/1/";
-    claim.kinds = {"ingest"};
-    auto claimed = jobs_->Claim(claim, clock_.NowMillis());
+    EnqueueIngest(request, 1);
+    auto claimed = ClaimIngest();
     EXPECT_TRUE(claimed.ok() && *claimed);
     const std::string scratch = (dir_.path() / "scratch" / (*claimed)->id).string();
     fs::create_directories(scratch);
@@ -66,6 +59,21 @@ class IngestHandlerTest : public ::testing::Test {
     fs::remove_all(scratch);
     EXPECT_FALSE(fs::exists(request.upload_path)) << "the upload is deleted once the job cannot run again";
     return result;
+  }
+
+  void EnqueueIngest(const IngestRequest& request, int max_attempts) {
+    NewJob job{tenant_, "usr_1", "ingest"};
+    job.payload_json = ToJson(request);
+    job.run_after = clock_.NowMillis();
+    job.max_attempts = max_attempts;
+    EXPECT_TRUE(jobs_->Enqueue(job, 1000, 24h, clock_.NowMillis()).ok());
+  }
+
+  Result<std::optional<Job>> ClaimIngest() {
+    ClaimRequest claim;
+    claim.worker_id = "w/1/";
+    claim.kinds = {"ingest"};
+    return jobs_->Claim(claim, clock_.NowMillis());
   }
 
   // Rows of `sql` over the current version's Parquet file (bound as relation t).
@@ -234,18 +242,11 @@ TEST_F(IngestHandlerTest, ARetryOfAJobThatAlreadyPublishedReportsItsVersion) {
   request.filename = "s.csv";
   request.upload_path = options_.uploads_dir + "/upl_retry";
   std::ofstream(request.upload_path, std::ios::binary) << "id\n1\n2\n";
-  NewJob job{tenant_, "usr_1", "ingest"};
-  job.payload_json = ToJson(request);
-  job.run_after = clock_.NowMillis();
-  job.max_attempts = 3;
-  ASSERT_TRUE(jobs_->Enqueue(job, 1000, 24h, clock_.NowMillis()).ok());
-  ClaimRequest claim;
-  claim.worker_id = "w/1/";
-  claim.kinds = {"ingest"};
+  EnqueueIngest(request, 3);
   IngestHandler handler(*datasets_, *objects_, clock_, options_);
   std::vector<std::string> results;
   for (int attempt = 1; attempt <= 2; ++attempt) {
-    auto claimed = jobs_->Claim(claim, clock_.NowMillis());
+    auto claimed = ClaimIngest();
     ASSERT_TRUE(claimed.ok() && *claimed) << "attempt " << attempt;
     const std::string scratch = (dir_.path() / "scratch" / std::to_string(attempt)).string();
     fs::create_directories(scratch);

@@ -76,6 +76,9 @@ class JobHandler {
   // holds (the ingest handler deletes the upload file). Must be idempotent and must not fail
   // loudly: a crash before it runs leaves the start-up sweep to do the same.
   virtual void Discard(const Job& /*job*/) {}
+  // What users see of a job's payload (GET /v1/jobs): a kind hides its server-internal fields,
+  // such as file paths.
+  virtual std::string PublicPayload(const std::string& payload_json) const { return payload_json; }
 };
 
 // How the queue treats a kind.

@@ -89,7 +89,13 @@ Result<Page<Job>> JobService::List(const Principal& actor, JobFilter filter, con
     }
     filter.user_id = actor.user.id;
   }
-  return store_.List(actor.tenant.id, filter, page);
+  QUARRY_ASSIGN_OR_RETURN(Page<Job> jobs, store_.List(actor.tenant.id, filter, page));
+  for (Job& job : jobs.items) ShowPublicPayload(job);
+  return jobs;
+}
+
+void JobService::ShowPublicPayload(Job& job) const {
+  if (const JobHandler* handler = registry_.Handler(job.kind)) job.payload_json = handler->PublicPayload(job.payload_json);
 }
 
 Result<Job> JobService::Visible(const Principal& actor, const std::string& job_id) {
@@ -125,6 +131,7 @@ Result<std::vector<JobEvent>> JobService::Events(const Principal& actor, const s
 }
 
 Result<JobView> JobService::View(Job job) {
+  ShowPublicPayload(job);
   JobView view;
   view.progress = ProgressFromJson(job.progress_json);
   if (job.state == JobState::kQueued) {

@@ -71,6 +71,8 @@ class JobService {
 
  private:
   Status RequireMember(const Principal& actor) const;
+  // Replaces the payload with what its kind lets users see.
+  void ShowPublicPayload(Job& job) const;
   bool SeesWholeTenant(const Principal& actor) const;
   // The job, if the actor may see it (else job_not_found); no view computed.
   Result<Job> Visible(const Principal& actor, const std::string& job_id);

@@ -80,6 +80,12 @@ TEST(DatasetsApi, UploadIngestsAndTheDatasetIsQueryable) {
   ASSERT_EQ(job.at("state"), "succeeded") << boost::json::serialize(job);
   EXPECT_EQ(job.at("result").at("row_count").as_int64(), 3);
   EXPECT_EQ(job.at("progress").at("phase"), "publishing");
+  // Jobs show their payload without server paths (regression: upload_path was shown).
+  EXPECT_EQ(job.at("payload").at("dataset"), "sales");
+  EXPECT_FALSE(job.at("payload").as_object().contains("upload_path"));
+  EXPECT_EQ(r.body.find(server.data_dir()), std::string::npos) << r.body;
+  auto listed = server.Request("GET", "/v1/jobs", key);
+  EXPECT_EQ(listed.body.find(server.data_dir()), std::string::npos) << listed.body;
 
   auto dataset = Json(server.Request("GET", "/v1/datasets/sales", key));
   EXPECT_EQ(dataset.at("name"), "sales");
