@@ -11,6 +11,7 @@
 #include "cli/data_dir.h"
 #include "common/clock.h"
 #include "identity/identity_service.h"
+#include "jobs/job_service.h"
 
 namespace quarry::cli {
 namespace {
@@ -21,6 +22,7 @@ struct AdminArgs {
   std::optional<int> expires_in_days;
   bool operator_key = false;
   int limit = 1000;
+  int weight = 1;
 };
 
 std::string Time(const std::optional<UnixMillis>& t) { return t ? FormatRfc3339(*t) : "-"; }
@@ -137,6 +139,23 @@ void AddAdminCommands(CLI::App& app, ConfigFlags* flags, int* exit_code) {
       });
     });
   }
+
+  CLI::App* tw = tenant->add_subcommand("set-weight", "set a tenant's weight in the fair job claim (1-1000; default 1)");
+  tw->add_option("tenant", args->tenant, "tenant slug or id")->required();
+  tw->add_option("weight", args->weight, "a backlogged tenant of weight w gets w times the worker time of weight 1")
+      ->required()
+      ->check(CLI::Range(1, jobs::kMaxTenantWeight));
+  tw->callback([=] {
+    *exit_code = WithIdentity(*flags, [&](IdentityService& identity, const Principal& op) -> Status {
+      QUARRY_ASSIGN_OR_RETURN(Tenant tenant, identity.GetTenant(op, args->tenant));
+      auto config = LoadConfigOrReport(*flags);
+      if (!config) return InvalidArgument("invalid_config", "the configuration could not be loaded");
+      QUARRY_ASSIGN_OR_RETURN(auto job_store, OpenJobStore(*config, DataDirPaths{config->data_dir}));
+      QUARRY_RETURN_IF_ERROR(job_store->SetTenantWeight(tenant.id, args->weight));
+      fmt::print("tenant {} has job weight {}\n", tenant.slug, args->weight);
+      return Status::Ok();
+    });
+  });
 
   // ---- users
   CLI::App* user = admin->add_subcommand("user", "users of a tenant")->require_subcommand(1);

@@ -184,6 +184,11 @@ TEST(IdentityApi, TheOperatorSetsATenantsJobWeight) {
   EXPECT_EQ(server.Request("PATCH", "/v1/admin/tenants/nope", op, R"({"job_weight":2})").status, 404);
   EXPECT_EQ(server.Request("PATCH", "/v1/admin/tenants/demo", server.demo_key(), R"({"job_weight":9})").status, 403);
   EXPECT_EQ(Json(server.Request("GET", "/v1/admin/tenants/demo", op)).at("job_weight").as_int64(), 4);
+  // The same from the admin CLI, while the server runs.
+  auto cli = server.Admin({"tenant", "set-weight", "demo", "7"});
+  ASSERT_EQ(cli.exit_code, 0) << cli.err;
+  EXPECT_EQ(Json(server.Request("GET", "/v1/admin/tenants/demo", op)).at("job_weight").as_int64(), 7);
+  EXPECT_NE(server.Admin({"tenant", "set-weight", "demo", "0"}).exit_code, 0);
 }
 
 TEST(AdminCli, ManagesIdentityWhileTheServerRuns) {
