@@ -242,11 +242,11 @@ TEST_F(WorkerPoolTest, AJobFailedByTheRescuerIsDiscardedByItsHandler) {
   registry.Register("once", KindPolicy{1}, handler);
   WorkerPool pool = MakePool(registry);
   const std::string id = Enqueue("once", 1);
-  const std::string kept = Enqueue("once", 1);
   ClaimRequest claim;
   claim.worker_id = "elsewhere/0";
   claim.kinds = {"once"};
   ASSERT_TRUE(store_->Claim(claim, clock_.NowMillis()).ok());
+  const std::string kept = Enqueue("once", 1);  // after the claim: the vanished worker took `id`
   clock_.Advance(31s);
   pool.MaintainOnce();
   EXPECT_EQ(Get(id).state, JobState::kFailed);
