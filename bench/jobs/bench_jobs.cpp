@@ -88,6 +88,9 @@ class TimedStore final : public JobStore {
   Result<JobCounts> Counts() override { return inner_.Counts(); }
   Result<std::vector<std::string>> ActivePayloads(const std::string& k, int l) override { return inner_.ActivePayloads(k, l); }
   Status SetTenantWeight(const std::string& t, int w) override { return inner_.SetTenantWeight(t, w); }
+  Result<std::vector<std::pair<std::string, std::int64_t>>> RunningAttempts(int l) override {
+    return inner_.RunningAttempts(l);
+  }
   Result<int> TenantWeight(const std::string& t) override { return inner_.TenantWeight(t); }
   Result<std::vector<JobEvent>> ListEvents(const std::string& t, const std::string& id, std::int64_t a, int l) override {
     return inner_.ListEvents(t, id, a, l);

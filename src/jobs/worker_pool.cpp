@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <set>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -90,6 +91,7 @@ Status WorkerPool::Start() {
     metrics_.rescued.fetch_add(rescued->requeued + rescued->failed, std::memory_order_relaxed);
     DiscardFailed(*rescued);
   }
+  SweepScratch();
   std::lock_guard lock(mu_);
   stopping_ = false;
   for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this, i] { WorkerLoop(i); });
@@ -197,10 +199,7 @@ bool WorkerPool::RunOnce(int worker_index) {
 }
 
 std::optional<Job> WorkerPool::RunAttempt(int worker_index, Job job, bool chain) {
-  const std::string scratch = options_.scratch_root.empty()
-                                  ? std::string()
-                                  : options_.scratch_root + "/" + job.tenant_id + "/" + job.id + "-" +
-                                        std::to_string(job.fencing_token);
+  const std::string scratch = ScratchDir(job);
   if (!scratch.empty()) {
     std::error_code ec;
     fs::create_directories(scratch, ec);
@@ -335,6 +334,37 @@ void WorkerPool::HeartbeatOnce() {
     }
     if (*cancel) context->RequestCancel();
   }
+}
+
+std::string WorkerPool::ScratchDir(const Job& job) const {
+  if (options_.scratch_root.empty()) return {};
+  return options_.scratch_root + "/" + job.tenant_id + "/" + job.id + "-" + std::to_string(job.fencing_token);
+}
+
+void WorkerPool::SweepScratch() {
+  if (options_.scratch_root.empty()) return;
+  // Directories first, then the running attempts: an attempt that starts after the listing is
+  // not in it, so a live directory is never taken for a dead one.
+  std::vector<fs::path> attempts;
+  std::error_code ec;
+  for (const auto& tenant : fs::directory_iterator(options_.scratch_root, ec)) {
+    std::error_code inner;
+    for (const auto& attempt : fs::directory_iterator(tenant.path(), inner)) attempts.push_back(attempt.path());
+  }
+  auto running = store_.RunningAttempts(10'000'000);
+  if (!running.ok()) {
+    spdlog::warn("sweeping scratch directories skipped: {}", running.status().ToString());
+    return;
+  }
+  std::set<std::string> live;
+  for (const auto& [id, token] : *running) live.insert(id + "-" + std::to_string(token));
+  int removed = 0;
+  for (const auto& attempt : attempts) {
+    if (live.count(attempt.filename().string())) continue;
+    std::error_code remove_error;
+    if (fs::remove_all(attempt, remove_error) > 0) ++removed;
+  }
+  if (removed > 0) spdlog::info("removed the scratch files of {} attempt(s) that no longer run", removed);
 }
 
 void WorkerPool::DiscardFailed(const RescueReport& report) {

@@ -84,7 +84,8 @@ class WorkerPool {
   WorkerPool& operator=(const WorkerPool&) = delete;
 
   // Checks that every kind fits the memory budget, expires leases still held by earlier runs with
-  // this owner prefix, then starts the threads.
+  // this owner prefix, removes the scratch directories of attempts that no longer run (killed
+  // processes leave their engine spill and partial output there), then starts the threads.
   Status Start();
   // Wakes idle workers: work may be available (called after a local enqueue).
   void Notify();
@@ -103,6 +104,10 @@ class WorkerPool {
   std::int64_t memory_reserved() const { return budget_.reserved(); }
 
  private:
+  // An attempt's private directory: scratch_root/{tenant}/{job id}-{fencing token}.
+  std::string ScratchDir(const Job& job) const;
+  // Removes the scratch directories of attempts that are not running (their process died).
+  void SweepScratch();
   // Lets the handler of each job the rescuer failed release what its payload holds.
   void DiscardFailed(const RescueReport& report);
   std::string OwnerId(int worker_index) const;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <condition_variable>
 #include <map>
@@ -254,6 +255,29 @@ TEST_F(WorkerPoolTest, AJobFailedByTheRescuerIsDiscardedByItsHandler) {
   EXPECT_TRUE(pool.RunOnce(0));
   EXPECT_EQ(Get(kept).state, JobState::kSucceeded);
   EXPECT_EQ(handler->discarded.size(), 1u) << "a job that ran is not discarded";
+}
+
+TEST_F(WorkerPoolTest, StartRemovesTheScratchOfAttemptsThatNoLongerRun) {
+  HandlerRegistry registry;
+  registry.Register("slow", KindPolicy{1}, std::make_shared<ScriptedHandler>(Status::Ok()));
+  const std::string id = Enqueue("slow", 1);
+  ClaimRequest claim;  // another process runs this attempt right now
+  claim.worker_id = "elsewhere/0";
+  claim.kinds = {"slow"};
+  auto claimed = store_->Claim(claim, clock_.NowMillis());
+  ASSERT_TRUE(claimed.ok() && *claimed);
+  const auto root = temp_.path() / "scratch" / tenant_id_;
+  const auto live = root / (id + "-" + std::to_string((*claimed)->fencing_token));
+  const auto dead = root / (id + "-" + std::to_string((*claimed)->fencing_token - 1));  // a killed earlier attempt
+  for (const auto& dir : {live, dead}) {
+    std::filesystem::create_directories(dir / "engine_tmp");
+    std::ofstream(dir / "engine_tmp" / "spill.bin") << "spill";
+  }
+  WorkerPool pool = MakePool(registry);
+  ASSERT_TRUE(pool.Start().ok());
+  pool.Stop(std::chrono::seconds(5));
+  EXPECT_TRUE(std::filesystem::exists(live / "engine_tmp" / "spill.bin")) << "a running attempt keeps its files";
+  EXPECT_FALSE(std::filesystem::exists(dead));
 }
 
 TEST_F(WorkerPoolTest, StartExpiresLeasesOfThePreviousRun) {

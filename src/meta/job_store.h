@@ -170,6 +170,9 @@ class JobStore {
   // The payloads of every queued or running job of `kind`, across tenants (housekeeping: which
   // files are still needed). At most `limit`.
   virtual Result<std::vector<std::string>> ActivePayloads(const std::string& kind, int limit) = 0;
+  // (job id, fencing token) of every running attempt, across tenants, at most `limit`
+  // (housekeeping: which attempts' scratch directories are live).
+  virtual Result<std::vector<std::pair<std::string, std::int64_t>>> RunningAttempts(int limit) = 0;
 
   // The tenant's weight in the fair claim (>= 1; 1 unless set): a backlogged tenant of weight w
   // gets w times the worker time of a backlogged tenant of weight 1. A change applies to service

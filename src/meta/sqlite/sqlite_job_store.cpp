@@ -267,6 +267,21 @@ Result<std::vector<std::string>> SqliteJobStore::ActivePayloads(const std::strin
   });
 }
 
+Result<std::vector<std::pair<std::string, std::int64_t>>> SqliteJobStore::RunningAttempts(int limit) {
+  using Attempts = std::vector<std::pair<std::string, std::int64_t>>;
+  return Read<Attempts>([&](Connection& conn) -> Result<Attempts> {
+    QUARRY_ASSIGN_OR_RETURN(Statement stmt,
+                            conn.Prepare("SELECT id, fencing_token FROM jobs WHERE state = 'running' LIMIT ?"));
+    stmt.Bind(1, std::max(1, limit));
+    Attempts out;
+    while (true) {
+      QUARRY_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      if (!row) return out;
+      out.emplace_back(stmt.ColumnText(0), stmt.ColumnInt64(1));
+    }
+  });
+}
+
 Result<JobCounts> SqliteJobStore::Counts() {
   return Read<JobCounts>([&](Connection& conn) -> Result<JobCounts> {
     QUARRY_ASSIGN_OR_RETURN(Statement stmt,

@@ -95,6 +95,7 @@ class SqliteJobStore final : public JobStore {
                                            std::int64_t after_seq, int limit) override;
   Result<JobCounts> Counts() override;
   Result<std::vector<std::string>> ActivePayloads(const std::string& kind, int limit) override;
+  Result<std::vector<std::pair<std::string, std::int64_t>>> RunningAttempts(int limit) override;
   Status SetTenantWeight(const std::string& tenant_id, int weight) override;
   Result<int> TenantWeight(const std::string& tenant_id) override;
 
