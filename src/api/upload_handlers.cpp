@@ -101,7 +101,7 @@ void RegisterUploadRoutes(http::Router& router, AppContext& app) {
 
   router.Add({"HEAD", "/v1/uploads/{id}", Authed(app, [&app](http::Request& req, const Principal& p) {
                 if (Status st = CheckTusVersion(req); !st.ok()) return TusProblem(req, st);
-                auto state = app.uploads.Get(p, req.path_params["id"]);
+                auto state = app.uploads.Inspect(p, req.path_params["id"]);
                 if (!state.ok()) return TusProblem(req, state.status());
                 http::Response r;
                 r.status = 200;
@@ -147,7 +147,7 @@ void RegisterUploadRoutes(http::Router& router, AppContext& app) {
 
   // Not part of tus: the upload as JSON (for scripts and the CLI).
   router.Add({"GET", "/v1/uploads/{id}", Authed(app, [&app](http::Request& req, const Principal& p) {
-                return Render(req, app.uploads.Get(p, req.path_params["id"]), 200, [](const catalog::UploadState& s) {
+                return Render(req, app.uploads.Inspect(p, req.path_params["id"]), 200, [](const catalog::UploadState& s) {
                   return boost::json::object{
                       {"id", s.upload.id},
                       {"offset", s.offset},

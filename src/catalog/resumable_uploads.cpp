@@ -163,6 +163,18 @@ Result<UploadState> ResumableUploads::AfterAppend(const Principal& actor, const 
     }
     return state;
   }
+  return StartIngestion(actor, id, std::move(state));
+}
+
+Result<UploadState> ResumableUploads::Inspect(const Principal& actor, const std::string& id) {
+  QUARRY_ASSIGN_OR_RETURN(UploadState state, Get(actor, id));
+  if (state.upload.job_id.empty() && state.offset == state.upload.length) {
+    return StartIngestion(actor, id, std::move(state));
+  }
+  return state;
+}
+
+Result<UploadState> ResumableUploads::StartIngestion(const Principal& actor, const std::string& id, UploadState state) {
   QUARRY_ASSIGN_OR_RETURN(ingest::IngestRequest request, ingest::IngestRequestFromJson(state.upload.request_json));
   // The upload id makes starting idempotent: a repeated final request finds the same job.
   QUARRY_ASSIGN_OR_RETURN(EnqueueResult enqueued, datasets_.StartIngest(actor, request, "tus:" + id));

@@ -46,6 +46,10 @@ class ResumableUploads {
   // PUT /v1/datasets/{name}/data (mode, format, delimiter, ...).
   Result<ResumableUpload> Create(const Principal& actor, std::int64_t length, const std::string& metadata);
   Result<UploadState> Get(const Principal& actor, const std::string& id);
+  // HEAD and GET: Get, and a complete upload whose ingestion never started (the server stopped
+  // between the last durable byte and enqueueing the job) starts it now: a client that
+  // reconnects, finds the upload complete and sends nothing more still gets its ingestion.
+  Result<UploadState> Inspect(const Principal& actor, const std::string& id);
   // Before a PATCH body: the file to append to, checked against the client's Upload-Offset.
   Result<AppendTarget> PrepareAppend(const Principal& actor, const std::string& id, std::int64_t client_offset);
   // After a PATCH body arrived: extends the expiry; when complete, starts the ingestion.
@@ -57,6 +61,9 @@ class ResumableUploads {
   std::int64_t max_upload_bytes() const { return options_.max_upload_bytes; }
 
  private:
+  // Enqueues the ingestion of a complete upload (idempotent: keyed by the upload id) and records
+  // its job on the upload.
+  Result<UploadState> StartIngestion(const Principal& actor, const std::string& id, UploadState state);
   std::string FileOf(const std::string& id) const { return options_.uploads_dir + "/tus_" + id; }
   static Status RequireWriter(const Principal& actor);
   Result<std::int64_t> OffsetOf(const std::string& id) const;

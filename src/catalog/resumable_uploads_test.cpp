@@ -92,6 +92,23 @@ TEST_F(ResumableUploadsTest, CompletionStartsOneIngestion) {
   EXPECT_EQ(uploads_->PrepareAppend(actor_, upload->id, 5).status().code(), "upload_completed");
 }
 
+TEST_F(ResumableUploadsTest, ACompleteUploadWithoutAJobStartsOneWhenInspected) {
+  // The server stopped after the last byte was durable but before the job was enqueued; the
+  // client reconnects, asks for the offset (HEAD) and, finding it complete, sends nothing more.
+  auto upload = uploads_->Create(actor_, 5, "dataset c2FsZXM=");
+  ASSERT_TRUE(upload.ok());
+  std::ofstream(dir_.path() / "uploads" / ("tus_" + upload->id), std::ios::app) << "id\n1\n";
+  auto seen = uploads_->Inspect(actor_, upload->id);
+  ASSERT_TRUE(seen.ok()) << seen.status().ToString();
+  ASSERT_FALSE(seen->upload.job_id.empty());
+  EXPECT_EQ(uploads_->Inspect(actor_, upload->id)->upload.job_id, seen->upload.job_id);
+  EXPECT_EQ(job_store_->List(actor_.tenant.id, {}, {})->items.size(), 1u);
+  // An incomplete upload starts nothing.
+  auto partial = uploads_->Create(actor_, 100, "dataset b3RoZXI=");
+  ASSERT_TRUE(partial.ok());
+  EXPECT_TRUE(uploads_->Inspect(actor_, partial->id)->upload.job_id.empty());
+}
+
 TEST(UploadMetadata, ParsesTusPairs) {
   auto parsed = ParseUploadMetadata("dataset c2FsZXM=, filename c2FsZXMuY3N2,empty");
   ASSERT_TRUE(parsed.ok());
