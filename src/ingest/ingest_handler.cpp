@@ -118,6 +118,16 @@ bool IsNested(const std::string& type) {
          type.rfind("UNION", 0) == 0;
 }
 
+// The job's result: what was published.
+std::string ResultJson(const std::string& dataset, int version, std::int64_t rows, std::int64_t bytes,
+                       const boost::json::value& rejected_rows) {
+  return boost::json::serialize(boost::json::object{{"dataset", dataset},
+                                                    {"version", version},
+                                                    {"row_count", rows},
+                                                    {"byte_size", bytes},
+                                                    {"rejected_rows", rejected_rows}});
+}
+
 // Turns an engine failure into the job's error: permanent for bad input, retryable otherwise.
 Status ClassifyEngineError(const Status& error, const std::vector<std::string>& paths, const std::string& filename) {
   if (error.code() == "canceled") return error;
@@ -371,11 +381,7 @@ Result<std::string> Attempt::Run() {
   prepared_.reset();  // published: nothing to clean up
   PruneOldVersions(prepared.dataset_id);
   Progress("publishing", 100, "published");
-  return boost::json::serialize(boost::json::object{{"dataset", request_.dataset},
-                                                    {"version", prepared.version},
-                                                    {"row_count", rows},
-                                                    {"byte_size", bytes},
-                                                    {"rejected_rows", rejected}});
+  return ResultJson(request_.dataset, prepared.version, rows, bytes, boost::json::value(rejected));
 }
 
 // Version retention, after a publish. Best effort: the version is already published, so a failure
@@ -417,8 +423,7 @@ Result<std::string> IngestHandler::Run(jobs::JobContext& context) {
   if (!request.ok()) return request.status();
   // Defense in depth: the payload names a file the server stored, inside the uploads directory.
   const fs::path upload = fs::path(request->upload_path).lexically_normal();
-  const fs::path root = fs::path(options_.uploads_dir).lexically_normal();
-  if (upload.parent_path() != root) return Internal("bad_payload", "the ingestion names a file outside the uploads");
+  if (!InUploads(upload)) return Internal("bad_payload", "the ingestion names a file outside the uploads");
 
   // A previous attempt published and then lost its worker before the job finished: its version
   // is the result (publishing another would duplicate the data, or fail a create).
@@ -431,11 +436,8 @@ Result<std::string> IngestHandler::Run(jobs::JobContext& context) {
     boost::system::error_code parse_error;
     const auto source = boost::json::parse(v.source_json, parse_error);
     const auto* rejected = source.is_object() ? source.as_object().if_contains("rejected_rows") : nullptr;
-    return boost::json::serialize(boost::json::object{{"dataset", request->dataset},
-                                                      {"version", v.version},
-                                                      {"row_count", v.row_count},
-                                                      {"byte_size", v.byte_size},
-                                                      {"rejected_rows", rejected ? *rejected : boost::json::value(0)}});
+    return ResultJson(request->dataset, v.version, v.row_count, v.byte_size,
+                      rejected ? *rejected : boost::json::value(0));
   }
 
   Attempt attempt(context, datasets_, objects_, clock_, options_, *request);
@@ -454,6 +456,10 @@ Result<std::string> IngestHandler::Run(jobs::JobContext& context) {
   return result;
 }
 
+bool IngestHandler::InUploads(const fs::path& file) const {
+  return file.parent_path() == fs::path(options_.uploads_dir).lexically_normal();
+}
+
 std::string IngestHandler::PublicPayload(const std::string& payload_json) const {
   boost::system::error_code ec;
   boost::json::value payload = boost::json::parse(payload_json, ec);
@@ -467,7 +473,7 @@ void IngestHandler::Discard(const Job& job) {
   if (request.ok()) {
     const fs::path upload = fs::path(request->upload_path).lexically_normal();
     std::error_code ec;
-    if (upload.parent_path() == fs::path(options_.uploads_dir).lexically_normal()) fs::remove(upload, ec);
+    if (InUploads(upload)) fs::remove(upload, ec);
   }
   auto swept = SweepAbandonedVersions(datasets_, objects_);
   if (!swept.ok()) spdlog::warn("sweeping unpublished versions failed (retried at start-up): {}", swept.status().ToString());

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 
 #include "common/clock.h"
@@ -46,6 +47,9 @@ class IngestHandler final : public jobs::JobHandler {
   std::string PublicPayload(const std::string& payload_json) const override;
 
  private:
+  // Defense in depth: a payload's upload must be a file directly inside the uploads directory.
+  bool InUploads(const std::filesystem::path& file) const;
+
   DatasetStore& datasets_;
   ObjectStore& objects_;
   const Clock& clock_;
