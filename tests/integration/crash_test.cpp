@@ -115,25 +115,27 @@ TEST(Crash, KilledFiveTimesWithUploadsAndIngestionsInFlightLosesNothingAndLeaves
     return static_cast<int>(boost::json::parse(r.body).at("items").as_array().size());
   };
 
-  // 1: mid-upload.
-  ASSERT_TRUE(Await(some_bytes_arrived));
-  cluster.KillAndRestart();
-  ASSERT_TRUE(cluster.server().started());
-  // 2: mid-ingest (a job running).
-  ASSERT_TRUE(Await([&] { return jobs_in_state("running") > 0; }));
-  cluster.KillAndRestart();
-  // 3: around publishing (the first version appears).
-  ASSERT_TRUE(Await([&] { return datasets() > 0 || jobs_in_state("running") > 0; }));
-  cluster.KillAndRestart();
-  // 4 and 5: while work is still in flight. Clients that gave up during the outages (or
-  // finished) are started again first, so that there is work to interrupt until every dataset
-  // exists; a kill once all are done still tests a restart.
+  // Before each wait for work in flight, clients that gave up during the outages (or finished)
+  // are started again, so that there is work to interrupt until every dataset exists.
   auto restart_exited_clients = [&] {
     for (int i = 0; i < kUploads; ++i) {
       int status = 0;
       if (::waitpid(clients[i], &status, WNOHANG) == clients[i]) clients[i] = SpawnQuiet(upload_command(i, true));
     }
   };
+  // 1: mid-upload.
+  ASSERT_TRUE(Await(some_bytes_arrived));
+  cluster.KillAndRestart();
+  ASSERT_TRUE(cluster.server().started());
+  // 2: mid-ingest (a job running).
+  restart_exited_clients();
+  ASSERT_TRUE(Await([&] { return jobs_in_state("running") > 0 || datasets() == kUploads; }));
+  cluster.KillAndRestart();
+  // 3: around publishing (the first version appears).
+  restart_exited_clients();
+  ASSERT_TRUE(Await([&] { return datasets() > 0 || jobs_in_state("running") > 0; }));
+  cluster.KillAndRestart();
+  // 4 and 5: while work is still in flight; a kill once every dataset exists still tests a restart.
   for (int k = 0; k < 2; ++k) {
     restart_exited_clients();
     ASSERT_TRUE(Await([&] {
