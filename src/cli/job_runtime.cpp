@@ -89,8 +89,6 @@ void SweepUploadFiles(const DataDirPaths& paths, JobStore& jobs, UploadStore& up
 
 void SweepAtStartup(const DataDirPaths& paths, DatasetStore& datasets, ObjectStore& objects, JobStore* jobs,
                     UploadStore* uploads) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
   if (jobs && uploads) SweepUploadFiles(paths, *jobs, *uploads);
   auto swept = ingest::SweepAbandonedVersions(datasets, objects);
   if (!swept.ok()) {

@@ -223,6 +223,17 @@ const Migration kV5 = {
     },
 };
 
+// Version 6: versions by job, whatever their state. Every ingestion attempt asks whether its job
+// already published a version (ready) and takes over its pending one; the partial index served
+// only the second, so the first scanned every version of every tenant.
+const Migration kV6 = {
+    6,
+    {
+        "CREATE INDEX dataset_versions_job ON dataset_versions (job_id, state)",
+        "DROP INDEX dataset_versions_pending",
+    },
+};
+
 Status SchemaTooNew(int found) {
   return FailedPrecondition(
       "schema_too_new",
@@ -242,7 +253,7 @@ Result<bool> IsApplied(Connection& conn, int version) {
 }  // namespace
 
 const std::vector<Migration>& Migrations() {
-  static const std::vector<Migration> kMigrations = {kV1, kV2, kV3, kV4, kV5};
+  static const std::vector<Migration> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6};
   return kMigrations;
 }
 
