@@ -45,6 +45,11 @@ class ResumableUploadsTest : public ::testing::Test {
     actor_.scopes = {"read", "write"};
   }
 
+  // What a PATCH body leaves behind: `bytes` appended to the upload's file.
+  void Append(const std::string& id, const std::string& bytes) {
+    std::ofstream(dir_.path() / "uploads" / ("tus_" + id), std::ios::app) << bytes;
+  }
+
   testing::TempDir dir_{"resumable"};
   SimulatedClock clock_;
   std::unique_ptr<MetaStore> meta_;
@@ -64,7 +69,7 @@ TEST_F(ResumableUploadsTest, IncompleteUploadsExpireAfterTheirLastWriteAndAreSwe
   ASSERT_TRUE(upload.ok()) << upload.status().ToString();
   const fs::path file = dir_.path() / "uploads" / ("tus_" + upload->id);
   ASSERT_TRUE(fs::exists(file));
-  std::ofstream(file, std::ios::app) << "id\n1\n";
+  Append(upload->id, "id\n1\n");
   clock_.Advance(50min);
   auto state = uploads_->AfterAppend(actor_, upload->id);  // a write extends the expiry
   ASSERT_TRUE(state.ok());
@@ -81,7 +86,7 @@ TEST_F(ResumableUploadsTest, IncompleteUploadsExpireAfterTheirLastWriteAndAreSwe
 TEST_F(ResumableUploadsTest, CompletionStartsOneIngestion) {
   auto upload = uploads_->Create(actor_, 5, "dataset c2FsZXM=");
   ASSERT_TRUE(upload.ok());
-  std::ofstream(dir_.path() / "uploads" / ("tus_" + upload->id), std::ios::app) << "id\n1\n";
+  Append(upload->id, "id\n1\n");
   auto first = uploads_->AfterAppend(actor_, upload->id);
   ASSERT_TRUE(first.ok()) << first.status().ToString();
   ASSERT_FALSE(first->upload.job_id.empty());
@@ -97,7 +102,7 @@ TEST_F(ResumableUploadsTest, ACompleteUploadWithoutAJobStartsOneWhenInspected) {
   // client reconnects, asks for the offset (HEAD) and, finding it complete, sends nothing more.
   auto upload = uploads_->Create(actor_, 5, "dataset c2FsZXM=");
   ASSERT_TRUE(upload.ok());
-  std::ofstream(dir_.path() / "uploads" / ("tus_" + upload->id), std::ios::app) << "id\n1\n";
+  Append(upload->id, "id\n1\n");
   auto seen = uploads_->Inspect(actor_, upload->id);
   ASSERT_TRUE(seen.ok()) << seen.status().ToString();
   ASSERT_FALSE(seen->upload.job_id.empty());

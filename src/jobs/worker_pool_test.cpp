@@ -93,6 +93,17 @@ class WorkerPoolTest : public ::testing::Test {
 
   Job Get(const std::string& id) { return std::move(store_->Get(tenant_id_, id)).value(); }
 
+  // Claims the next job of `kind` as a worker outside the pool under test (another process, or
+  // an earlier run of this one), so that the pool meets a job it did not start.
+  std::optional<Job> ClaimAs(const std::string& worker_id, const std::string& kind) {
+    ClaimRequest claim;
+    claim.worker_id = worker_id;
+    claim.kinds = {kind};
+    auto claimed = store_->Claim(claim, clock_.NowMillis());
+    EXPECT_TRUE(claimed.ok() && *claimed) << "nothing to claim";
+    return claimed.ok() ? *claimed : std::nullopt;
+  }
+
   testing::TempDir temp_{"workers"};
   SimulatedClock clock_;
   std::unique_ptr<MetaStore> meta_;
@@ -222,10 +233,7 @@ TEST_F(WorkerPoolTest, RescueUsesTheKindsBackoff) {
   registry.Register("eager", eager, std::make_shared<ScriptedHandler>(Status::Ok()));
   WorkerPool pool = MakePool(registry);
   const std::string id = Enqueue("eager", 3);
-  ClaimRequest claim;
-  claim.worker_id = "elsewhere/0";
-  claim.kinds = {"eager"};
-  ASSERT_TRUE(store_->Claim(claim, clock_.NowMillis()).ok());
+  ASSERT_TRUE(ClaimAs("elsewhere/0", "eager"));
   clock_.Advance(31s);  // the other worker vanished; its 30 s lease ran out
   pool.MaintainOnce();
   Job job = Get(id);
@@ -243,10 +251,7 @@ TEST_F(WorkerPoolTest, AJobFailedByTheRescuerIsDiscardedByItsHandler) {
   registry.Register("once", KindPolicy{1}, handler);
   WorkerPool pool = MakePool(registry);
   const std::string id = Enqueue("once", 1);
-  ClaimRequest claim;
-  claim.worker_id = "elsewhere/0";
-  claim.kinds = {"once"};
-  ASSERT_TRUE(store_->Claim(claim, clock_.NowMillis()).ok());
+  ASSERT_TRUE(ClaimAs("elsewhere/0", "once"));
   const std::string kept = Enqueue("once", 1);  // after the claim: the vanished worker took `id`
   clock_.Advance(31s);
   pool.MaintainOnce();
@@ -261,14 +266,11 @@ TEST_F(WorkerPoolTest, StartRemovesTheScratchOfAttemptsThatNoLongerRun) {
   HandlerRegistry registry;
   registry.Register("slow", KindPolicy{1}, std::make_shared<ScriptedHandler>(Status::Ok()));
   const std::string id = Enqueue("slow", 1);
-  ClaimRequest claim;  // another process runs this attempt right now
-  claim.worker_id = "elsewhere/0";
-  claim.kinds = {"slow"};
-  auto claimed = store_->Claim(claim, clock_.NowMillis());
-  ASSERT_TRUE(claimed.ok() && *claimed);
+  const std::optional<Job> claimed = ClaimAs("elsewhere/0", "slow");  // another process runs it now
+  ASSERT_TRUE(claimed);
   const auto root = temp_.path() / "scratch" / tenant_id_;
-  const auto live = root / (id + "-" + std::to_string((*claimed)->fencing_token));
-  const auto dead = root / (id + "-" + std::to_string((*claimed)->fencing_token - 1));  // a killed earlier attempt
+  const auto live = root / (id + "-" + std::to_string(claimed->fencing_token));
+  const auto dead = root / (id + "-" + std::to_string(claimed->fencing_token - 1));  // a killed earlier attempt
   for (const auto& dir : {live, dead}) {
     std::filesystem::create_directories(dir / "engine_tmp");
     std::ofstream(dir / "engine_tmp" / "spill.bin") << "spill";
@@ -286,10 +288,7 @@ TEST_F(WorkerPoolTest, StartExpiresLeasesOfThePreviousRun) {
   // sleep allows 3 attempts: the interrupted one counts (a job that crashes its server must not
   // loop forever), the next one runs.
   const std::string id = Enqueue("sleep", 3);
-  ClaimRequest claim;
-  claim.worker_id = "test/previous-run/0";
-  claim.kinds = {"sleep"};
-  ASSERT_TRUE(store_->Claim(claim, clock_.NowMillis()).ok());
+  ASSERT_TRUE(ClaimAs("test/previous-run/0", "sleep"));
   ASSERT_EQ(Get(id).state, JobState::kRunning);
 
   WorkerPoolOptions options;
