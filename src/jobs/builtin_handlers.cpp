@@ -54,6 +54,7 @@ void RegisterBuiltinHandlers(HandlerRegistry& registry, bool allow_test_kinds) {
   KindPolicy noop;
   noop.max_attempts = 1;
   noop.user_submittable = allow_test_kinds;
+  noop.claim_batch = 16;
   registry.Register("noop", noop, std::make_shared<NoopHandler>());
   KindPolicy sleep;
   sleep.max_attempts = 3;

@@ -93,6 +93,9 @@ struct KindPolicy {
   // Whether API users may enqueue it directly (POST /v1/jobs). Kinds started by other
   // endpoints (ingest, export) say false.
   bool user_submittable = false;
+  // Jobs of this kind a worker may claim at once when they run briefly (WorkerPoolOptions::
+  // batch_window). 1: never batched. Only for kinds without a memory need.
+  int claim_batch = 1;
 };
 
 // Kinds and their handlers. Built before workers start; read-only afterwards.

@@ -79,6 +79,11 @@ int WorkerPool::running() const {
   return static_cast<int>(active_.size());
 }
 
+bool WorkerPool::stopping() const {
+  std::lock_guard lock(mu_);
+  return stopping_;
+}
+
 Status WorkerPool::Start() {
   QUARRY_RETURN_IF_ERROR(budget_.Validate());
   auto expired = store_.ExpireLeases(options_.owner_prefix, clock_.NowMillis());
@@ -137,9 +142,9 @@ void WorkerPool::WorkerLoop(int worker_index) {
       std::lock_guard lock(mu_);
       if (stopping_) return;
     }
-    std::optional<Job> job = ClaimNext(worker_index);
-    if (job) {
-      while (job) job = RunAttempt(worker_index, std::move(*job), /*chain=*/true);
+    std::vector<Job> batch = ClaimNext(worker_index);
+    if (!batch.empty()) {
+      while (!batch.empty()) batch = RunBatch(worker_index, std::move(batch), /*chain=*/true);
       continue;
     }
     std::unique_lock lock(mu_);
@@ -169,45 +174,46 @@ ClaimRequest WorkerPool::MakeClaimRequest(int worker_index, std::vector<std::str
   return request;
 }
 
-std::optional<Job> WorkerPool::ClaimNext(int worker_index) {
-  ResourceBudget::Hold hold = budget_.ReserveForClaim();
-  if (hold.kinds.empty()) {
-    budget_.Settle(hold, nullptr);
-    return std::nullopt;
-  }
-  const auto claim_start = std::chrono::steady_clock::now();
-  auto claimed = store_.Claim(MakeClaimRequest(worker_index, hold.kinds), clock_.NowMillis());
-  budget_.Settle(hold, claimed.ok() && *claimed ? &(*claimed)->kind : nullptr);
-  if (!claimed.ok()) {
-    spdlog::warn("claiming a job failed: {}", claimed.status().ToString());
-    return std::nullopt;
-  }
-  if (*claimed) {
-    const long long micros = MicrosSince(claim_start);
-    metrics_.claims.fetch_add(1, std::memory_order_relaxed);
-    metrics_.claim_micros.fetch_add(micros, std::memory_order_relaxed);
-    metrics_.claim_seconds.Observe(static_cast<double>(micros) / 1e6);
-  }
-  return std::move(claimed).value();
-}
+std::vector<Job> WorkerPool::ClaimNext(int worker_index) { return RecordAndClaim(worker_index, {}, true); }
 
 bool WorkerPool::RunOnce(int worker_index) {
-  std::optional<Job> job = ClaimNext(worker_index);
-  if (!job) return false;
-  RunAttempt(worker_index, std::move(*job), /*chain=*/false);
+  std::vector<Job> batch = ClaimNext(worker_index);
+  if (batch.empty()) return false;
+  RunBatch(worker_index, std::move(batch), /*chain=*/false);
   return true;
 }
 
-std::optional<Job> WorkerPool::RunAttempt(int worker_index, Job job, bool chain) {
-  const std::string scratch = ScratchDir(job);
-  if (!scratch.empty()) {
-    std::error_code ec;
-    fs::create_directories(scratch, ec);
+void WorkerPool::AddBatchLimits(ClaimRequest& request) const {
+  std::lock_guard lock(ewma_mu_);
+  int max_batch = options_.max_claim_batch;
+  for (const std::string& kind : request.kinds) {
+    const KindPolicy* policy = registry_.Policy(kind);
+    auto ewma = run_millis_ewma_.find(kind);
+    if (policy == nullptr || policy->claim_batch < 2 || policy->memory_bytes > 0 || ewma == run_millis_ewma_.end()) {
+      continue;
+    }
+    // A batch's last job waits for the ones before it: keep that wait within the window.
+    const double window = static_cast<double>(options_.batch_window.count());
+    const int fits = static_cast<int>(std::min<double>(policy->claim_batch, window / std::max(ewma->second, 0.001)));
+    const int size = std::min(policy->claim_batch, fits);
+    if (size < 2) continue;
+    request.batch_kinds.push_back(kind);
+    max_batch = std::min(max_batch, size);
   }
-  auto context = std::make_shared<JobContext>(job, scratch);
-  {
-    std::lock_guard lock(mu_);
-    active_[job.id] = context;
+  request.max_batch = request.batch_kinds.empty() ? 1 : std::max(1, max_batch);
+}
+
+void WorkerPool::ObserveRunTime(const std::string& kind, double millis) {
+  std::lock_guard lock(ewma_mu_);
+  auto [it, inserted] = run_millis_ewma_.try_emplace(kind, millis);
+  if (!inserted) it->second = 0.8 * it->second + 0.2 * millis;
+}
+
+Completion WorkerPool::RunAttempt(const std::shared_ptr<JobContext>& context) {
+  const Job& job = context->job();
+  if (!context->scratch_dir().empty()) {
+    std::error_code ec;
+    fs::create_directories(context->scratch_dir(), ec);
   }
   const auto run_start = std::chrono::steady_clock::now();
   Result<std::string> result = Internal("no_handler", "no handler is registered for kind '" + job.kind + "'");
@@ -222,64 +228,103 @@ std::optional<Job> WorkerPool::RunAttempt(int worker_index, Job job, bool chain)
   const long long run_micros = MicrosSince(run_start);
   metrics_.run_micros.fetch_add(run_micros, std::memory_order_relaxed);
   metrics_.run_seconds.Observe(static_cast<double>(run_micros) / 1e6);
-  if (!scratch.empty()) {
+  ObserveRunTime(job.kind, static_cast<double>(run_micros) / 1e3);
+  if (!context->scratch_dir().empty()) {
     std::error_code ec;
-    fs::remove_all(scratch, ec);
+    fs::remove_all(context->scratch_dir(), ec);
   }
-
   budget_.Release(job.kind);
-  AttemptOutcome outcome = Decide(job, *context, result);
-  if (context->TakeProgressChange()) outcome.progress_json = ProgressToJson(context->progress());
+  Completion done{job.id, job.fencing_token, Decide(job, *context, result)};
+  done.outcome.ran_millis = run_micros / 1000;
+  if (context->TakeProgressChange()) done.outcome.progress_json = ProgressToJson(context->progress());
+  return done;
+}
+
+std::vector<Job> WorkerPool::RunBatch(int worker_index, std::vector<Job> batch, bool chain) {
+  // Every job of the batch is active from the start, so the heartbeat keeps the leases of those
+  // still waiting their turn, and relays their cancellation or lost lease.
+  std::vector<std::shared_ptr<JobContext>> contexts;
   {
     std::lock_guard lock(mu_);
-    active_.erase(job.id);
+    for (Job& job : batch) {
+      const std::string scratch = ScratchDir(job);
+      auto context = std::make_shared<JobContext>(std::move(job), scratch);
+      active_[context->job().id] = context;
+      contexts.push_back(std::move(context));
+    }
+  }
+  std::vector<Completion> completions;
+  bool left_unstarted = false;
+  for (std::size_t i = 0; i < contexts.size(); ++i) {
+    const std::shared_ptr<JobContext>& context = contexts[i];
+    bool skip = false;
+    {
+      std::lock_guard lock(mu_);
+      skip = i > 0 && stopping_;  // give waiting jobs back rather than delay the shutdown
+    }
+    if (!skip && !context->lease_lost()) {
+      completions.push_back(RunAttempt(context));  // releases its budget
+      continue;
+    }
+    left_unstarted = left_unstarted || skip;
+    budget_.Release(context->job().kind);
+  }
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& context : contexts) active_.erase(context->job().id);
     if (stopping_) chain = false;
   }
   cv_.notify_all();
 
-  // On the hot path the outcome and the next claim share one transaction (one durable commit).
-  std::optional<Job> next;
-  Status finished;
+  std::vector<Job> next = RecordAndClaim(worker_index, completions, chain);
+  if (left_unstarted) {
+    auto released = store_.ReleaseLeases(OwnerId(worker_index), clock_.NowMillis());
+    if (!released.ok()) spdlog::error("releasing the leases of unstarted jobs failed: {}", released.status().ToString());
+  }
+  return next;
+}
+
+std::vector<Job> WorkerPool::RecordAndClaim(int worker_index, const std::vector<Completion>& completions, bool claim) {
   ResourceBudget::Hold hold;
-  if (chain) {
+  ClaimRequest next;  // no kinds: claims nothing
+  if (claim) {
     hold = budget_.ReserveForClaim();
     if (hold.kinds.empty()) {
       budget_.Settle(hold, nullptr);
-      chain = false;
-    }
-  }
-  if (chain) {
-    const auto claim_start = std::chrono::steady_clock::now();
-    auto chained = store_.FinishAndClaim(job.id, job.fencing_token, outcome, clock_.NowMillis(),
-                                         MakeClaimRequest(worker_index, hold.kinds));
-    budget_.Settle(hold, chained.ok() && *chained ? &(*chained)->kind : nullptr);
-    finished = chained.status();
-    if (chained.ok() && *chained) {
-      next = std::move(**chained);
-      const long long micros = MicrosSince(claim_start);
-      metrics_.claims.fetch_add(1, std::memory_order_relaxed);
-      metrics_.claim_micros.fetch_add(micros, std::memory_order_relaxed);
-      metrics_.claim_seconds.Observe(static_cast<double>(micros) / 1e6);
-    }
-  } else {
-    finished = store_.Finish(job.id, job.fencing_token, outcome, clock_.NowMillis());
-  }
-  if (!finished.ok()) {
-    if (finished.code() == "lease_lost") {
-      metrics_.lease_lost.fetch_add(1, std::memory_order_relaxed);
-      spdlog::warn("job {}: lease lost before the attempt ended; its outcome is discarded", job.id);
+      claim = false;
     } else {
-      spdlog::error("job {}: recording the outcome failed: {}", job.id, finished.ToString());
+      next = MakeClaimRequest(worker_index, hold.kinds);
+      AddBatchLimits(next);
     }
-    return std::nullopt;
   }
-  switch (outcome.kind) {
-    case AttemptOutcome::Kind::kSucceeded: metrics_.succeeded.fetch_add(1, std::memory_order_relaxed); break;
-    case AttemptOutcome::Kind::kFailed: metrics_.failed.fetch_add(1, std::memory_order_relaxed); break;
-    case AttemptOutcome::Kind::kCanceled: metrics_.canceled.fetch_add(1, std::memory_order_relaxed); break;
-    case AttemptOutcome::Kind::kRetry: metrics_.retries.fetch_add(1, std::memory_order_relaxed); break;
+  if (completions.empty() && !claim) return {};
+  const auto claim_start = std::chrono::steady_clock::now();
+  auto recorded = store_.FinishAndClaim(completions, clock_.NowMillis(), next);
+  if (claim) budget_.Settle(hold, recorded.ok() && !recorded->claimed.empty() ? &recorded->claimed.front().kind : nullptr);
+  if (!recorded.ok()) {
+    spdlog::error("recording {} outcome(s) and claiming failed: {}", completions.size(), recorded.status().ToString());
+    return {};
   }
-  return next;
+  for (std::size_t i = 0; i < completions.size(); ++i) {
+    if (!recorded->finished[i].ok()) {
+      metrics_.lease_lost.fetch_add(1, std::memory_order_relaxed);
+      spdlog::warn("job {}: lease lost before the attempt ended; its outcome is discarded", completions[i].job_id);
+      continue;
+    }
+    switch (completions[i].outcome.kind) {
+      case AttemptOutcome::Kind::kSucceeded: metrics_.succeeded.fetch_add(1, std::memory_order_relaxed); break;
+      case AttemptOutcome::Kind::kFailed: metrics_.failed.fetch_add(1, std::memory_order_relaxed); break;
+      case AttemptOutcome::Kind::kCanceled: metrics_.canceled.fetch_add(1, std::memory_order_relaxed); break;
+      case AttemptOutcome::Kind::kRetry: metrics_.retries.fetch_add(1, std::memory_order_relaxed); break;
+    }
+  }
+  if (!recorded->claimed.empty()) {
+    const long long micros = MicrosSince(claim_start);
+    metrics_.claims.fetch_add(recorded->claimed.size(), std::memory_order_relaxed);
+    metrics_.claim_micros.fetch_add(micros, std::memory_order_relaxed);
+    metrics_.claim_seconds.Observe(static_cast<double>(micros) / 1e6);
+  }
+  return std::move(recorded->claimed);
 }
 
 AttemptOutcome WorkerPool::Decide(const Job& job, const JobContext& context, const Result<std::string>& result) {

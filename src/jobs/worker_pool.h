@@ -44,6 +44,13 @@ struct WorkerPoolOptions {
   // (ResourceBudget); 0 = unlimited.
   std::int64_t memory_budget_bytes = 0;
   std::string scratch_root;  // attempt scratch dirs live below it
+  // Claim batching (KindPolicy::claim_batch): a worker claims several jobs of a short kind at
+  // once and records their outcomes with its next claim, one durable commit for the batch. A
+  // kind batches only once its recent running time (moving average) times the batch size fits
+  // `batch_window`: that bounds how long a batched job waits for the ones before it, and how
+  // late its outcome becomes visible.
+  int max_claim_batch = 16;
+  std::chrono::milliseconds batch_window{10};
 };
 
 // A lock-free histogram with fixed bucket bounds (seconds), for /metrics.
@@ -93,7 +100,8 @@ class WorkerPool {
   // stop and releases their leases so that another worker picks their jobs up at once.
   void Stop(std::chrono::milliseconds grace);
 
-  // One claim-run-finish on the calling thread; false when no job was claimed.
+  // One claim-run-finish on the calling thread (of a batch, when one was claimed); false when no
+  // job was claimed.
   bool RunOnce(int worker_index);
   void HeartbeatOnce();
   void MaintainOnce();
@@ -101,6 +109,7 @@ class WorkerPool {
   const JobMetrics& metrics() const { return metrics_; }
   const WorkerPoolOptions& options() const { return options_; }
   int running() const;
+  bool stopping() const;
   std::int64_t memory_reserved() const { return budget_.reserved(); }
 
  private:
@@ -112,10 +121,20 @@ class WorkerPool {
   void DiscardFailed(const RescueReport& report);
   std::string OwnerId(int worker_index) const;
   ClaimRequest MakeClaimRequest(int worker_index, std::vector<std::string> kinds) const;
-  std::optional<Job> ClaimNext(int worker_index);
-  // Runs one attempt and records its outcome; with `chain`, claims the worker's next job in the
-  // same transaction and returns it.
-  std::optional<Job> RunAttempt(int worker_index, Job job, bool chain);
+  // Claims the worker's next batch (usually one job; empty when nothing fits).
+  std::vector<Job> ClaimNext(int worker_index);
+  // Runs a claimed batch (usually one job) in order and records the outcomes; with `chain`, claims
+  // the worker's next batch in the same transaction and returns it. Jobs of the batch still
+  // waiting when the pool stops are given back (their leases released, no attempt counted).
+  std::vector<Job> RunBatch(int worker_index, std::vector<Job> batch, bool chain);
+  // Records the outcomes and, with `claim`, claims the worker's next batch, in one transaction;
+  // counts both in the metrics.
+  std::vector<Job> RecordAndClaim(int worker_index, const std::vector<Completion>& completions, bool claim);
+  // Runs one attempt's handler and decides its outcome; does not record it.
+  Completion RunAttempt(const std::shared_ptr<JobContext>& context);
+  // Fills the request's batch_kinds and max_batch from the kinds' policies and recent run times.
+  void AddBatchLimits(ClaimRequest& request) const;
+  void ObserveRunTime(const std::string& kind, double millis);
   void WorkerLoop(int worker_index);
   void PeriodicLoop(std::chrono::milliseconds interval, void (WorkerPool::*step)());
   AttemptOutcome Decide(const Job& job, const JobContext& context, const Result<std::string>& result);
@@ -140,6 +159,8 @@ class WorkerPool {
   std::condition_variable wake_workers_;
   std::map<std::string, std::shared_ptr<JobContext>> active_;  // GUARDED_BY(mu_), by job id
   std::vector<std::thread> threads_;
+  mutable std::mutex ewma_mu_;
+  std::map<std::string, double> run_millis_ewma_;  // GUARDED_BY(ewma_mu_): per kind, milliseconds
 };
 
 }  // namespace quarry::jobs

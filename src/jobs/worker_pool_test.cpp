@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <condition_variable>
 #include <map>
@@ -71,16 +72,19 @@ class WorkerPoolTest : public ::testing::Test {
     tenant_id_ = tenant.id;
   }
 
-  WorkerPool MakePool(const HandlerRegistry& registry) {
+  WorkerPool MakePool(const HandlerRegistry& registry,
+                      const std::function<void(WorkerPoolOptions&)>& customize = nullptr) {
     WorkerPoolOptions options;
     options.owner_prefix = "test/";
     options.lease = 30s;
     options.scratch_root = (temp_.path() / "scratch").string();
+    if (customize) customize(options);
     return WorkerPool(*store_, registry, clock_, options);
   }
 
-  std::string Enqueue(const std::string& kind, int max_attempts = 1) {
+  std::string Enqueue(const std::string& kind, int max_attempts = 1, int priority = 0) {
     NewJob job;
+    job.priority = priority;
     job.tenant_id = tenant_id_;
     job.user_id = "usr_test";
     job.kind = kind;
@@ -534,6 +538,101 @@ TEST(Backoff, FullJitterWithinTheExponentialCeiling) {
       EXPECT_GE(delay, 0);
       EXPECT_LE(delay, ceiling);
     }
+  }
+}
+
+// --- claim batching (KindPolicy::claim_batch) ---
+
+KindPolicy Batched(int claim_batch) {
+  KindPolicy policy;
+  policy.max_attempts = 1;
+  policy.claim_batch = claim_batch;
+  return policy;
+}
+
+TEST_F(WorkerPoolTest, AShortKindIsClaimedInBatchesOnceItsRunTimeIsKnown) {
+  HandlerRegistry registry;
+  auto quick = std::make_shared<ScriptedHandler>(Status::Ok());
+  registry.Register("quick", Batched(4), quick);
+  WorkerPool pool = MakePool(registry, [](WorkerPoolOptions& o) { o.max_running_per_tenant = 100; });
+  std::vector<std::string> ids;
+  for (int i = 0; i < 10; ++i) ids.push_back(Enqueue("quick"));
+
+  ASSERT_TRUE(pool.RunOnce(0));
+  EXPECT_EQ(quick->runs, 1) << "a kind never seen running is claimed alone";
+  ASSERT_TRUE(pool.RunOnce(0));
+  EXPECT_EQ(quick->runs, 5) << "then four at a time";
+  while (pool.RunOnce(0)) {
+  }
+  EXPECT_EQ(quick->runs, 10);
+  for (const auto& id : ids) EXPECT_EQ(Get(id).state, JobState::kSucceeded);
+  EXPECT_EQ(pool.metrics().succeeded.load(), 10u);
+  EXPECT_EQ(pool.metrics().claims.load(), 10u);
+  EXPECT_EQ(pool.running(), 0);
+}
+
+TEST_F(WorkerPoolTest, NoBatchWithoutTheKindsConsentOrBeyondTheWindow) {
+  HandlerRegistry registry;
+  auto single = std::make_shared<ScriptedHandler>(Status::Ok());
+  auto quick = std::make_shared<ScriptedHandler>(Status::Ok());
+  registry.Register("single", Batched(1), single);
+  registry.Register("quick", Batched(8), quick);
+  // A zero window: no kind runs fast enough to batch.
+  WorkerPool pool = MakePool(registry, [](WorkerPoolOptions& o) {
+    o.max_running_per_tenant = 100;
+    o.batch_window = 0ms;
+  });
+  for (int i = 0; i < 3; ++i) Enqueue("single");
+  for (int i = 0; i < 3; ++i) Enqueue("quick");
+  int rounds = 0;
+  while (pool.RunOnce(0)) ++rounds;
+  EXPECT_EQ(rounds, 6) << "one job per claim";
+  EXPECT_EQ(single->runs + quick->runs, 6);
+}
+
+// Runs once at once; a job whose payload says {"gate":true} holds until its pool stops.
+class StopGateHandler final : public JobHandler {
+ public:
+  Result<std::string> Run(JobContext& context) override {
+    if (context.job().payload_json.find("gate") == std::string::npos) return std::string("{}");
+    started.set_value();
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!pool->stopping() && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    return std::string(R"({"gated":true})");
+  }
+  WorkerPool* pool = nullptr;
+  std::promise<void> started;
+};
+
+TEST_F(WorkerPoolTest, StoppingGivesBackTheJobsOfABatchThatHaveNotStarted) {
+  HandlerRegistry registry;
+  auto handler = std::make_shared<StopGateHandler>();
+  registry.Register("quick", Batched(4), handler);
+  WorkerPool pool = MakePool(registry, [](WorkerPoolOptions& o) {
+    o.workers = 1;
+    o.max_running_per_tenant = 100;
+  });
+  handler->pool = &pool;
+  Enqueue("quick");
+  ASSERT_TRUE(pool.RunOnce(0));  // its run time is now known: short
+
+  NewJob gated{tenant_id_, "usr_test", "quick", R"({"gate":true})", /*priority=*/10};
+  gated.run_after = clock_.NowMillis();
+  const std::string gate_id = store_->Enqueue(gated, 1000, 24h, clock_.NowMillis())->job.id;
+  std::vector<std::string> waiting;
+  for (int i = 0; i < 3; ++i) waiting.push_back(Enqueue("quick"));
+
+  ASSERT_TRUE(pool.Start().ok());
+  ASSERT_EQ(handler->started.get_future().wait_for(10s), std::future_status::ready);
+  for (const auto& id : waiting) EXPECT_EQ(Get(id).state, JobState::kRunning) << "claimed with the gated job";
+  pool.Stop(10s);
+
+  EXPECT_EQ(Get(gate_id).state, JobState::kSucceeded);
+  for (const auto& id : waiting) {
+    const Job job = Get(id);
+    EXPECT_EQ(job.state, JobState::kQueued) << "given back, not left leased until it expires";
+    EXPECT_EQ(job.attempt, 0) << "the attempt it never made does not count";
+    EXPECT_TRUE(job.lease_owner.empty());
   }
 }
 

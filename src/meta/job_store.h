@@ -55,6 +55,12 @@ struct ClaimRequest {
   std::vector<std::string> kinds;          // kinds this worker can run
   std::map<std::string, int> kind_limits;  // running at once across all workers; absent: no limit
   int max_running_per_tenant = 1'000'000;
+  // Claim batching, for kinds whose jobs take well under a millisecond or so: when the first job
+  // claimed is of one of `batch_kinds`, up to `max_batch - 1` more jobs of those kinds are claimed
+  // in the same transaction, each in fair order after the ones before it (so caps, kind limits and
+  // the tenants' service count every job of the batch). FinishAndClaim only.
+  std::vector<std::string> batch_kinds;
+  int max_batch = 1;
 };
 
 // How a running attempt ends.
@@ -67,6 +73,21 @@ struct AttemptOutcome {
   std::string error_details_json;
   UnixMillis retry_at = 0;         // kRetry: back to queued, runnable from then
   std::string progress_json;       // the attempt's last progress; empty keeps the stored one
+  // How long the handler ran, charged to the tenant's service; -1: the time since the attempt
+  // was claimed (exact unless the job waited in a claim batch).
+  std::int64_t ran_millis = -1;
+};
+
+// An attempt that ended, as its worker reports it.
+struct Completion {
+  std::string job_id;
+  std::int64_t fencing_token = 0;
+  AttemptOutcome outcome;
+};
+
+struct FinishAndClaimResult {
+  std::vector<Status> finished;  // one per completion, in order: Ok, or lease_lost (nothing written for it)
+  std::vector<Job> claimed;      // in claim order; empty when nothing fits
 };
 
 struct JobFilter {
@@ -120,12 +141,12 @@ class JobStore {
   virtual Status Finish(const std::string& job_id, std::int64_t fencing_token,
                         const AttemptOutcome& outcome, UnixMillis now) = 0;
 
-  // Finish, then Claim for the same worker, in one transaction (one durable commit instead of
-  // two on the hot path). If Finish fails (e.g. lease_lost), nothing is written and its error is
-  // returned; the caller then claims on its own.
-  virtual Result<std::optional<Job>> FinishAndClaim(const std::string& job_id, std::int64_t fencing_token,
-                                                    const AttemptOutcome& outcome, UnixMillis now,
-                                                    const ClaimRequest& next) = 0;
+  // Finishes every completion, then claims for the same worker (a batch when `next` allows), in
+  // one transaction: one durable commit for the whole hot path of a worker. A completion whose
+  // lease was lost is reported in `finished` and skipped; the others still apply. Any other error
+  // writes nothing and is returned.
+  virtual Result<FinishAndClaimResult> FinishAndClaim(const std::vector<Completion>& completions,
+                                                      UnixMillis now, const ClaimRequest& next) = 0;
 
   // A queued job becomes canceled at once; a running one gets cancel_requested (its worker sees
   // it at the next heartbeat). A final job is returned unchanged.

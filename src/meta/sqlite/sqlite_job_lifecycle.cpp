@@ -106,13 +106,33 @@ Result<std::optional<Job>> SqliteJobStore::Claim(const ClaimRequest& request, Un
   return Write<std::optional<Job>>([&](Connection& conn) { return ClaimIn(conn, request, now); });
 }
 
-Result<std::optional<Job>> SqliteJobStore::FinishAndClaim(const std::string& job_id, std::int64_t fencing_token,
-                                                          const AttemptOutcome& outcome, UnixMillis now,
-                                                          const ClaimRequest& next) {
-  return Write<std::optional<Job>>([&](Connection& conn) -> Result<std::optional<Job>> {
-    QUARRY_RETURN_IF_ERROR(FinishIn(conn, job_id, fencing_token, outcome, now));
-    if (next.kinds.empty() || next.max_running_per_tenant <= 0) return std::optional<Job>();
-    return ClaimIn(conn, next, now);
+Result<FinishAndClaimResult> SqliteJobStore::FinishAndClaim(const std::vector<Completion>& completions,
+                                                            UnixMillis now, const ClaimRequest& next) {
+  return Write<FinishAndClaimResult>([&](Connection& conn) -> Result<FinishAndClaimResult> {
+    FinishAndClaimResult out;
+    for (const Completion& done : completions) {
+      // FinishIn reports a lost lease before it writes anything, so skipping it is safe.
+      Status finished = FinishIn(conn, done.job_id, done.fencing_token, done.outcome, now);
+      if (!finished.ok() && finished.code() != "lease_lost") return finished;
+      out.finished.push_back(std::move(finished));
+    }
+    QUARRY_ASSIGN_OR_RETURN(std::optional<Job> first, ClaimIn(conn, next, now));
+    if (!first) return out;
+    ClaimRequest more = next;
+    more.kinds.clear();
+    for (const std::string& kind : next.batch_kinds) {
+      if (std::find(next.kinds.begin(), next.kinds.end(), kind) != next.kinds.end()) more.kinds.push_back(kind);
+    }
+    const bool batch = next.max_batch > 1 &&
+                       std::find(more.kinds.begin(), more.kinds.end(), first->kind) != more.kinds.end();
+    out.claimed.push_back(std::move(*first));
+    if (!batch) return out;
+    while (static_cast<int>(out.claimed.size()) < next.max_batch) {
+      QUARRY_ASSIGN_OR_RETURN(std::optional<Job> job, ClaimIn(conn, more, now));
+      if (!job) break;
+      out.claimed.push_back(std::move(*job));
+    }
+    return out;
   });
 }
 
@@ -220,7 +240,8 @@ Status SqliteJobStore::FinishIn(Connection& conn, const std::string& job_id, std
              if (!row) return LeaseLost();
              tenant_id = stmt.ColumnText(0);
              attempts_remain = stmt.ColumnInt64(1) < stmt.ColumnInt64(2);
-             attempt_millis = std::max<std::int64_t>(0, now - stmt.ColumnInt64(3));
+             attempt_millis = outcome.ran_millis >= 0 ? outcome.ran_millis
+                                                    : std::max<std::int64_t>(0, now - stmt.ColumnInt64(3));
            }
            const std::string_view state = OutcomeState(outcome, attempts_remain);
            const bool requeued = state == ToString(JobState::kQueued);

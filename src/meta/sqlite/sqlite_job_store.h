@@ -73,9 +73,8 @@ class SqliteJobStore final : public JobStore {
   Result<EnqueueResult> Enqueue(const NewJob& job, int max_queued,
                                 std::chrono::milliseconds idempotency_window, UnixMillis now) override;
   Result<std::optional<Job>> Claim(const ClaimRequest& request, UnixMillis now) override;
-  Result<std::optional<Job>> FinishAndClaim(const std::string& job_id, std::int64_t fencing_token,
-                                            const AttemptOutcome& outcome, UnixMillis now,
-                                            const ClaimRequest& next) override;
+  Result<FinishAndClaimResult> FinishAndClaim(const std::vector<Completion>& completions, UnixMillis now,
+                                              const ClaimRequest& next) override;
   Result<bool> Heartbeat(const std::string& job_id, std::int64_t fencing_token, UnixMillis lease_expires_at,
                          const std::string& progress_json) override;
   Status Finish(const std::string& job_id, std::int64_t fencing_token, const AttemptOutcome& outcome,

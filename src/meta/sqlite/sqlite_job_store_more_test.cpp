@@ -487,3 +487,91 @@ TEST_F(SqliteJobStoreMoreTest, EveryStateChangeAndProgressIsLoggedInOrder) {
 
 }  // namespace
 }  // namespace quarry
+
+namespace quarry {
+namespace {
+
+// --- FinishAndClaim: a worker's outcomes and its next batch in one transaction ---
+
+TEST_F(SqliteJobStoreMoreTest, FinishAndClaimRecordsEveryOutcomeAndSkipsOnlyALostLease) {
+  // Bravo's job is claimed by w2, whose lease then expires: the rescue hands it to w1.
+  Enqueue(Spec(b_, "noop", 0, /*max_attempts=*/2), kT0);
+  auto stale = Claim(kT0 + 1, Req({"noop"}, "w2"));
+  ASSERT_TRUE(stale.has_value());
+  ASSERT_TRUE(store_->ExpireLeases("w2", kT0 + 2).ok());
+  ASSERT_TRUE(store_->RescueExpired(kT0 + 3, NoBackoff).ok());
+  Enqueue(Spec(a_), kT0 + 4);
+  auto x = Claim(kT0 + 10, Req({"noop"}, "w1"));
+  auto y = Claim(kT0 + 11, Req({"noop"}, "w1"));
+  ASSERT_TRUE(x && y);
+
+  std::vector<Completion> done = {{x->id, x->fencing_token, Succeeded()},
+                                  {stale->id, stale->fencing_token, Failed()},
+                                  {y->id, y->fencing_token, Succeeded()}};
+  auto result = store_->FinishAndClaim(done, kT0 + 20, Req());
+  ASSERT_TRUE(result.ok()) << result.status().ToString();
+  ASSERT_EQ(result->finished.size(), 3u);
+  EXPECT_TRUE(result->finished[0].ok());
+  EXPECT_EQ(result->finished[1].code(), "lease_lost");
+  EXPECT_TRUE(result->finished[2].ok());
+  EXPECT_TRUE(result->claimed.empty()) << "nothing is left to claim";
+  EXPECT_EQ(Get(*x).state, JobState::kSucceeded);
+  EXPECT_EQ(Get(*y).state, JobState::kSucceeded) << "the stale worker's failure was not applied";
+  ExpectInvariants();
+}
+
+TEST_F(SqliteJobStoreMoreTest, ABatchIsClaimedInFairOrderOfBatchKindsOnly) {
+  UnixMillis now = kT0;
+  for (int i = 0; i < 6; ++i) Enqueue(Spec(a_, "quick"), now++);
+  for (int i = 0; i < 2; ++i) Enqueue(Spec(b_, "quick"), now++);
+  Enqueue(Spec(c_, "slow"), now++);
+  ClaimRequest req = Req({"quick", "slow"});
+  req.batch_kinds = {"quick"};
+  req.max_batch = 4;
+  req.max_running_per_tenant = 2;
+
+  auto batch = store_->FinishAndClaim({}, now, req);
+  ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+  ASSERT_EQ(batch->claimed.size(), 4u);
+  std::map<std::string, int> per_tenant;
+  std::set<std::int64_t> tokens;
+  for (const Job& job : batch->claimed) {
+    EXPECT_EQ(job.kind, "quick") << "only batch kinds join a batch";
+    EXPECT_EQ(job.state, JobState::kRunning);
+    ++per_tenant[job.tenant_id];
+    tokens.insert(job.fencing_token);
+    ExpectSameJob(Get(job), job);
+  }
+  // The running cap counts every job of the batch: two each, never three of alpha's.
+  EXPECT_EQ(per_tenant[a_], 2);
+  EXPECT_EQ(per_tenant[b_], 2);
+  EXPECT_EQ(tokens.size(), 4u);
+
+  // Alpha and bravo are at their cap: charlie's slow job is claimed, alone (never batched).
+  auto next = store_->FinishAndClaim({}, now + 1, req);
+  ASSERT_TRUE(next.ok());
+  ASSERT_EQ(next->claimed.size(), 1u);
+  EXPECT_EQ(next->claimed[0].kind, "slow");
+  ExpectInvariants();
+}
+
+TEST_F(SqliteJobStoreMoreTest, TheRanTimeOfAnOutcomeIsWhatTheTenantIsCharged) {
+  Job a_job = Enqueue(Spec(a_), kT0);
+  Job b_job = Enqueue(Spec(b_), kT0 + 1);
+  auto first = Claim(kT0 + 10);
+  auto second = Claim(kT0 + 10);
+  ASSERT_TRUE(first && second);
+  const std::int64_t a_before = Pass(first->tenant_id);
+  const std::int64_t b_before = Pass(second->tenant_id);
+  // Both end 1,000 ms after their claim, but the second ran for 5 ms only (it waited in a batch).
+  AttemptOutcome waited = Succeeded();
+  waited.ran_millis = 5;
+  ASSERT_OK(store_->Finish(first->id, first->fencing_token, Succeeded(), kT0 + 1010));
+  ASSERT_OK(store_->Finish(second->id, second->fencing_token, waited, kT0 + 1010));
+  EXPECT_EQ(Pass(first->tenant_id) - a_before, 1'000'000);
+  EXPECT_EQ(Pass(second->tenant_id) - b_before, 5'000);
+  (void)a_job; (void)b_job;
+}
+
+}  // namespace
+}  // namespace quarry
