@@ -15,6 +15,7 @@
 #include "identity/identity_service.h"
 #include "jobs/job_service.h"
 #include "meta/meta_store.h"
+#include "query/query_service.h"
 #include "storage/object_store.h"
 
 namespace quarry::api {
@@ -34,6 +35,7 @@ struct AppContext {
   catalog::DatasetService& datasets;
   catalog::ResumableUploads& uploads;
   std::string uploads_dir;                    // where upload bodies are streamed to
+  query::QueryService& queries;
 };
 
 void RegisterRoutes(http::Router& router, AppContext& app);

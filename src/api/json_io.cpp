@@ -114,6 +114,12 @@ Result<std::optional<std::string>> FieldReader::ObjectJson(const char* name, std
   return std::optional<std::string>(std::move(text));
 }
 
+const boost::json::value* FieldReader::Raw(const char* name) {
+  known_.insert(name);
+  auto it = object_.find(name);
+  return it == object_.end() || it->value().is_null() ? nullptr : &it->value();
+}
+
 Status FieldReader::RejectUnknownFields() const {
   for (const auto& field : object_) {
     const std::string key(field.key());

@@ -30,6 +30,8 @@ class FieldReader {
   Result<std::optional<std::vector<std::string>>> StringArray(const char* name, std::size_t max_items);
   // A JSON object field, returned serialized (at most `max_bytes`).
   Result<std::optional<std::string>> ObjectJson(const char* name, std::size_t max_bytes);
+  // The field as it is (nullptr when absent or null), for fields of several shapes.
+  const boost::json::value* Raw(const char* name);
   // Call after reading every known field.
   Status RejectUnknownFields() const;
 

@@ -27,9 +27,17 @@ class OpenApiTest : public ::testing::Test {
     upload_store_ = std::move(OpenSqliteUploadStore({dir_ + "/meta.db"})).value();
     uploads_ = std::make_unique<catalog::ResumableUploads>(*upload_store_, *datasets_, clock_,
                                                            catalog::ResumableUploadOptions{dir_ + "/uploads"});
+    query::GuardOptions guard_options;
+    guard_options.temp_directory = dir_ + "/query_tmp/.parser";
+    guard_ = std::move(query::OpenStatementGuard(guard_options)).value();
+    query::EngineLimits engine_limits;
+    engine_limits.temp_root = dir_ + "/query_tmp";
+    engines_ = std::make_unique<query::TenantEngines>(*objects_, engine_limits, clock_);
+    queries_ = std::make_unique<query::QueryService>(*dataset_store_, *objects_, *guard_, *engines_, clock_,
+                                                     query::QueryLimits{});
     app_ = std::make_unique<AppContext>(AppContext{config_, clock_, *store_, *objects_, *authenticator_,
                                                    *identity_, metrics_, *job_service_, *job_store_, nullptr,
-                                                   *datasets_, *uploads_, dir_ + "/uploads"});
+                                                   *datasets_, *uploads_, dir_ + "/uploads", *queries_});
     RegisterRoutes(router_, *app_);
   }
   testing::TempDir temp_{"openapi"};
@@ -48,6 +56,9 @@ class OpenApiTest : public ::testing::Test {
   std::unique_ptr<catalog::DatasetService> datasets_;
   std::unique_ptr<UploadStore> upload_store_;
   std::unique_ptr<catalog::ResumableUploads> uploads_;
+  std::unique_ptr<query::StatementGuard> guard_;
+  std::unique_ptr<query::TenantEngines> engines_;
+  std::unique_ptr<query::QueryService> queries_;
   std::unique_ptr<AppContext> app_;
   http::Router router_;
 };

@@ -10,6 +10,7 @@ void RegisterTenantRoutes(http::Router& router, AppContext& app);
 void RegisterJobRoutes(http::Router& router, AppContext& app);
 void RegisterDatasetRoutes(http::Router& router, AppContext& app);
 void RegisterUploadRoutes(http::Router& router, AppContext& app);
+void RegisterQueryRoutes(http::Router& router, AppContext& app);
 
 void RegisterRoutes(http::Router& router, AppContext& app) {
   RegisterSystemRoutes(router, app);
@@ -20,6 +21,7 @@ void RegisterRoutes(http::Router& router, AppContext& app) {
   RegisterJobRoutes(router, app);
   RegisterDatasetRoutes(router, app);
   RegisterUploadRoutes(router, app);
+  RegisterQueryRoutes(router, app);
 }
 
 }  // namespace quarry::api

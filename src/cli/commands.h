@@ -35,5 +35,6 @@ int RunConfigPrint(const ConfigFlags& flags);
 void AddAdminCommands(CLI::App& app, ConfigFlags* flags, int* exit_code);
 void AddJobCommands(CLI::App& app, int* exit_code);
 void AddUploadCommands(CLI::App& app, int* exit_code);
+void AddQueryCommands(CLI::App& app, int* exit_code);
 
 }  // namespace quarry::cli

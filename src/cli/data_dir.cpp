@@ -38,6 +38,7 @@ Status PrepareDataDir(const DataDirPaths& paths) {
   ::chmod(paths.root.c_str(), 0700);
   QUARRY_RETURN_IF_ERROR(MakePrivateDir(paths.secrets()));
   QUARRY_RETURN_IF_ERROR(MakePrivateDir(paths.uploads()));
+  QUARRY_RETURN_IF_ERROR(MakePrivateDir(paths.query_tmp()));
   return MakePrivateDir(paths.storage());
 }
 

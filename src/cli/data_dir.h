@@ -30,6 +30,7 @@ struct DataDirPaths {
   std::string lock() const { return root + "/quarry.lock"; }
   std::string scratch() const { return root + "/scratch"; }
   std::string uploads() const { return root + "/uploads"; }
+  std::string query_tmp() const { return root + "/query_tmp"; }  // tenant engines' spill
 };
 
 // Creates the data dir and its private subdirectories (0700) when missing.

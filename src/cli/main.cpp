@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   quarry::cli::AddAdminCommands(app, &admin_flags, &exit_code);
   quarry::cli::AddJobCommands(app, &exit_code);
   quarry::cli::AddUploadCommands(app, &exit_code);
+  quarry::cli::AddQueryCommands(app, &exit_code);
 
   app.add_subcommand("version", "print versions")->callback([&] {
     fmt::print("quarry {} (DuckDB {})\n", QUARRY_VERSION, duckdb_library_version());

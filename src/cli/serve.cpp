@@ -116,11 +116,32 @@ int RunServe(const ConfigFlags& flags) {
                                       catalog::ResumableUploadOptions{paths.uploads(), config.ingest_max_upload_bytes,
                                                                       config.ingest_upload_expiry});
   (void)resumable.SweepExpired();
+  query::GuardOptions guard_options;
+  guard_options.temp_directory = paths.query_tmp() + "/.parser";
+  auto guard = query::OpenStatementGuard(guard_options);
+  if (!guard.ok()) return fail(guard.status());
+  query::EngineLimits engine_limits;
+  engine_limits.threads = config.query_threads;
+  engine_limits.memory_limit_bytes = config.query_memory_limit;
+  engine_limits.max_temp_bytes = config.query_max_temp_bytes;
+  engine_limits.temp_root = paths.query_tmp();
+  engine_limits.max_instances = static_cast<std::size_t>(config.query_max_engines);
+  engine_limits.idle_timeout = config.query_engine_idle_timeout;
+  query::TenantEngines engines(**objects, engine_limits, clock);
+  query::QueryLimits query_limits;
+  query_limits.max_timeout = config.query_max_timeout;
+  query_limits.default_timeout = std::min(config.query_default_timeout, config.query_max_timeout);
+  query_limits.max_rows = config.query_max_rows;
+  query_limits.default_rows = std::min(config.query_default_rows, config.query_max_rows);
+  query_limits.max_concurrent_per_tenant = config.query_max_concurrent_per_tenant;
+  query::QueryService queries(**datasets, **objects, **guard, engines, clock, query_limits);
+
   http::HttpMetrics metrics;
   api::AppContext app{config,      clock,       **store,
                       **objects,   authenticator, identity,
                       metrics,     job_service, **job_store,
-                      workers ? &workers->metrics() : nullptr, dataset_service, resumable, paths.uploads()};
+                      workers ? &workers->metrics() : nullptr, dataset_service, resumable, paths.uploads(),
+                      queries};
   http::Router router(static_cast<std::size_t>(config.max_json_body_bytes));
   api::RegisterRoutes(router, app);
 

@@ -131,6 +131,16 @@ const std::vector<Setting>& Settings() {
       {"ingest.keep_versions", Kind::kInt, 1, 1'000'000, "newest versions kept per dataset; older ones (never the current one) are deleted after each publish", QUARRY_INT(ingest_keep_versions)},
       {"ingest.upload_expiry", Kind::kDuration, 60'000, 30LL * 24 * 3'600'000, "how long an incomplete resumable upload is kept after its last write", QUARRY_DURATION(ingest_upload_expiry)},
       {"jobs.allow_test_kinds", Kind::kBool, 0, 1, "let API users submit the test kinds 'sleep' and 'noop'", QUARRY_BOOL(job_allow_test_kinds)},
+      {"query.threads", Kind::kInt, 1, 256, "DuckDB threads of one tenant's query engine", QUARRY_INT(query_threads)},
+      {"query.memory_limit", Kind::kBytes, 64LL << 20, 1LL << 40, "memory of one tenant's query engine (beyond it, queries spill, then fail)", QUARRY_BYTES(query_memory_limit)},
+      {"query.max_temp_bytes", Kind::kBytes, 0, 1LL << 50, "spill space of one tenant's query engine", QUARRY_BYTES(query_max_temp_bytes)},
+      {"query.max_engines", Kind::kInt, 1, 100'000, "tenant query engines kept open (least recently used closed first)", QUARRY_INT(query_max_engines)},
+      {"query.engine_idle_timeout", Kind::kDuration, 1'000, 7LL * 24 * 3'600'000, "a tenant's query engine is closed after this long unused", QUARRY_DURATION(query_engine_idle_timeout)},
+      {"query.default_timeout", Kind::kDuration, 1, 24LL * 3'600'000, "statement timeout when a query names none", QUARRY_DURATION(query_default_timeout)},
+      {"query.max_timeout", Kind::kDuration, 1, 24LL * 3'600'000, "largest statement timeout a query may ask for", QUARRY_DURATION(query_max_timeout)},
+      {"query.default_rows", Kind::kInt, 1, 100'000'000, "rows a query returns when it names no limit (truncated beyond)", QUARRY_INT(query_default_rows)},
+      {"query.max_rows", Kind::kInt, 1, 100'000'000, "largest row limit a query may ask for", QUARRY_INT(query_max_rows)},
+      {"query.max_concurrent_per_tenant", Kind::kInt, 1, 10'000, "queries of one tenant running at once (beyond: 429)", QUARRY_INT(query_max_concurrent_per_tenant)},
   };
   return kSettings;
 }

@@ -64,6 +64,16 @@ struct Config {
   std::int64_t ingest_tenant_storage_quota = 100LL << 30;
   std::chrono::milliseconds ingest_upload_expiry{24 * 3'600'000LL};
   bool job_allow_test_kinds = false;
+  int query_threads = 2;                            // DuckDB threads of one tenant's engine
+  std::int64_t query_memory_limit = 1LL << 30;      // memory of one tenant's engine
+  std::int64_t query_max_temp_bytes = 10LL << 30;   // spill space of one tenant's engine
+  int query_max_engines = 32;                       // tenant engines kept open
+  std::chrono::milliseconds query_engine_idle_timeout{600'000};
+  std::chrono::milliseconds query_default_timeout{30'000};
+  std::chrono::milliseconds query_max_timeout{300'000};
+  int query_default_rows = 10'000;
+  int query_max_rows = 100'000;
+  int query_max_concurrent_per_tenant = 4;
 
   // Listen address split into host and port (valid after a successful load).
   std::string listen_host() const;

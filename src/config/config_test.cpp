@@ -57,6 +57,16 @@ const std::vector<std::string> kAllKeys = {
     "ingest.upload_expiry",
     "ingest.keep_versions",
     "jobs.allow_test_kinds",
+    "query.threads",
+    "query.memory_limit",
+    "query.max_temp_bytes",
+    "query.max_engines",
+    "query.engine_idle_timeout",
+    "query.default_timeout",
+    "query.max_timeout",
+    "query.default_rows",
+    "query.max_rows",
+    "query.max_concurrent_per_tenant",
 };
 
 class ConfigTest : public ::testing::Test {

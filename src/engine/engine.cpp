@@ -354,9 +354,13 @@ Status DuckConnection::FetchRows(duckdb_result* result, const ExecuteOptions& op
       return Status::Ok();  // exhausted
     }
     idx_t size = duckdb_data_chunk_get_size(chunk.get());
+    bool last_chunk = false;
     if (out.rows.size() + size > options.max_rows) {
       AbandonStream(result);
-      return ResultTooLarge(options.max_rows);
+      if (!options.truncate_at_max_rows) return ResultTooLarge(options.max_rows);
+      size = options.max_rows - out.rows.size();
+      out.truncated = true;
+      last_chunk = true;
     }
     std::vector<duckdb_vector> vectors(columns);
     for (idx_t c = 0; c < columns; ++c) vectors[c] = duckdb_data_chunk_get_vector(chunk.get(), c);
@@ -367,7 +371,38 @@ Status DuckConnection::FetchRows(duckdb_result* result, const ExecuteOptions& op
         row.push_back(detail::VectorValueText(vectors[c], types[c].get(), r));
       }
     }
+    if (last_chunk) return Status::Ok();
   }
+}
+
+Status BindParams(duckdb_prepared_statement prepared, const std::vector<Param>& params) {
+  auto mismatch = [](std::string message) {
+    return Status(ErrorCode::kInvalidArgument, "parameter_mismatch", std::move(message));
+  };
+  const idx_t expected = duckdb_nparams(prepared);
+  if (params.size() != expected) {
+    return mismatch("the statement has " + std::to_string(expected) + " parameter(s) but " +
+                    std::to_string(params.size()) + " value(s) were given");
+  }
+  idx_t position = 0;
+  for (const Param& param : params) {
+    idx_t index = ++position;
+    if (!param.name.empty() && duckdb_bind_parameter_index(prepared, &index, param.name.c_str()) == DuckDBError) {
+      return mismatch("the statement has no parameter named $" + param.name);
+    }
+    duckdb_state state = DuckDBSuccess;
+    switch (param.kind) {
+      case Param::Kind::kNull: state = duckdb_bind_null(prepared, index); break;
+      case Param::Kind::kBool: state = duckdb_bind_boolean(prepared, index, param.bool_value); break;
+      case Param::Kind::kInt: state = duckdb_bind_int64(prepared, index, param.int_value); break;
+      case Param::Kind::kDouble: state = duckdb_bind_double(prepared, index, param.double_value); break;
+      case Param::Kind::kText:
+        state = duckdb_bind_varchar_length(prepared, index, param.text.data(), param.text.size());
+        break;
+    }
+    if (state == DuckDBError) return mismatch("parameter " + std::to_string(index) + " could not be bound");
+  }
+  return Status::Ok();
 }
 
 Result<QueryResult> DuckConnection::Execute(std::string_view sql, const ExecuteOptions& options) {
@@ -387,6 +422,7 @@ Result<QueryResult> DuckConnection::Execute(std::string_view sql, const ExecuteO
       const char* message = duckdb_prepare_error(prepared.get());
       return EngineError(ErrorTypeNameOf(message != nullptr ? message : ""), message);
     }
+    QUARRY_RETURN_IF_ERROR(BindParams(prepared.get(), options.params));
     // A stop requested while preparing: DuckDB's own interrupt flag is reset when the pending
     // query starts, so this check (and the ones in RunPending) are what make the stop stick.
     QUARRY_RETURN_IF_ERROR(CheckStop(options));

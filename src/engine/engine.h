@@ -40,13 +40,27 @@ struct EngineOptions {
   std::vector<std::string> allowed_directories;  // only with sandboxed
 };
 
+// A value bound to a statement parameter (never spliced into SQL text).
+struct Param {
+  enum class Kind { kNull, kBool, kInt, kDouble, kText };
+  std::string name;  // "$name" parameters; empty: positional (?, $1), in order
+  Kind kind = Kind::kNull;
+  bool bool_value = false;
+  std::int64_t int_value = 0;
+  double double_value = 0;
+  std::string text;
+};
+
 struct ExecuteOptions {
   // Polled between execution tasks; true stops the statement (Status code "canceled").
   std::function<bool()> should_stop;
   // Called with DuckDB's progress in percent (0..100) when it changes; may be called often.
   std::function<void(double percent)> on_progress;
   std::optional<std::chrono::steady_clock::time_point> deadline;  // "deadline_exceeded"
-  std::size_t max_rows = 100'000;  // beyond: "result_too_large"
+  std::size_t max_rows = 100'000;  // beyond: "result_too_large", or a truncated result
+  bool truncate_at_max_rows = false;  // stop fetching at max_rows and set QueryResult::truncated
+  // Bound in order; the statement must take exactly these (InvalidArgument "parameter_mismatch").
+  std::vector<Param> params;
 };
 
 // A fully fetched (small) result. Values are DuckDB's VARCHAR casts; nullopt is SQL NULL.
@@ -55,6 +69,7 @@ struct QueryResult {
   std::vector<std::string> column_types;  // DuckDB logical type names ("BIGINT", "VARCHAR", ...)
   std::vector<std::vector<std::optional<std::string>>> rows;
   std::int64_t rows_changed = 0;          // for statements that change rows (COPY, INSERT)
+  bool truncated = false;                 // more rows existed than max_rows (truncate_at_max_rows)
 };
 
 class Connection {

@@ -486,3 +486,87 @@ TEST_F(EngineTest, ErrorMessagesCanBeScrubbed) {
 
 }  // namespace
 }  // namespace quarry::engine
+
+namespace quarry::engine {
+namespace {
+
+class ParamsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    EngineOptions options;
+    options.temp_directory = (dir_.path() / "spill").string();
+    db_ = std::move(OpenDatabase(options)).value();
+    conn_ = std::move(db_->Connect()).value();
+  }
+  testing::TempDir dir_{"engine-params"};
+  std::unique_ptr<Database> db_;
+  std::unique_ptr<Connection> conn_;
+};
+
+Param Text(std::string value, std::string name = "") {
+  Param p;
+  p.name = std::move(name);
+  p.kind = Param::Kind::kText;
+  p.text = std::move(value);
+  return p;
+}
+
+TEST_F(ParamsTest, PositionalAndNamedValuesAreBoundAsValues) {
+  ExecuteOptions options;
+  Param number;
+  number.kind = Param::Kind::kInt;
+  number.int_value = 41;
+  options.params = {number, Text("x'); DROP TABLE t; --")};
+  auto r = conn_->Execute("SELECT ? + 1, ?", options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rows[0][0], "42");
+  EXPECT_EQ(r->rows[0][1], "x'); DROP TABLE t; --");
+
+  ExecuteOptions named;
+  Param flag;
+  flag.name = "flag";
+  flag.kind = Param::Kind::kBool;
+  flag.bool_value = true;
+  Param nothing;
+  nothing.name = "nothing";
+  named.params = {Text("hi", "greeting"), flag, nothing};
+  auto n = conn_->Execute("SELECT $greeting, $flag, $nothing IS NULL", named);
+  ASSERT_TRUE(n.ok()) << n.status().ToString();
+  EXPECT_EQ(n->rows[0][0], "hi");
+  EXPECT_EQ(n->rows[0][1], "true");
+  EXPECT_EQ(n->rows[0][2], "true");
+}
+
+TEST_F(ParamsTest, TheStatementMustTakeExactlyTheValuesGiven) {
+  ExecuteOptions options;
+  options.params = {Text("a")};
+  auto too_few = conn_->Execute("SELECT ?, ?", options);
+  ASSERT_FALSE(too_few.ok());
+  EXPECT_EQ(too_few.status().code(), "parameter_mismatch");
+  auto none_taken = conn_->Execute("SELECT 1", options);
+  EXPECT_EQ(none_taken.status().code(), "parameter_mismatch");
+  options.params = {Text("a", "missing")};
+  auto unknown = conn_->Execute("SELECT $present", options);
+  EXPECT_EQ(unknown.status().code(), "parameter_mismatch");
+}
+
+TEST_F(ParamsTest, TruncationStopsAtMaxRowsAndSaysSo) {
+  ExecuteOptions options;
+  options.max_rows = 5;
+  options.truncate_at_max_rows = true;
+  auto r = conn_->Execute("SELECT * FROM range(100000)", options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->rows.size(), 5u);
+  EXPECT_TRUE(r->truncated);
+  auto exact = conn_->Execute("SELECT * FROM range(5)", options);
+  ASSERT_TRUE(exact.ok());
+  EXPECT_EQ(exact->rows.size(), 5u);
+  EXPECT_FALSE(exact->truncated);
+  // The connection is usable after an abandoned stream.
+  auto next = conn_->Execute("SELECT 7");
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->rows[0][0], "7");
+}
+
+}  // namespace
+}  // namespace quarry::engine

@@ -223,6 +223,17 @@ class LocalObjectStore final : public ObjectStore {
     return (root_ / key).string();
   }
 
+  Result<std::string> ReadPrefixLocation(const std::string& prefix) override {
+    if (prefix.empty() || prefix.back() != '/') {
+      return InvalidArgument("invalid_object_key", "a prefix must end with '/'");
+    }
+    QUARRY_RETURN_IF_ERROR(ValidateObjectKey(prefix.substr(0, prefix.size() - 1)));
+    std::error_code ec;
+    fs::create_directories(root_ / prefix, ec);
+    if (ec) return Unavailable("storage_unavailable", "cannot create the storage prefix '" + prefix + "'");
+    return (root_ / prefix).string();
+  }
+
   Status CheckWritable() override {
     const std::string probe = ".readyz/probe";
     QUARRY_RETURN_IF_ERROR(Put(probe, "ok"));

@@ -39,6 +39,10 @@ class ObjectStore {
   // Where the engine reads object `key` from: a local path (local disk) or a URL (S3 later).
   // NotFound "object_not_found" when missing.
   virtual Result<std::string> ReadLocation(const std::string& key) = 0;
+  // Where the engine may read every object under `prefix` (ending in '/'): a local directory
+  // (local disk; created if missing, so it can be granted before anything is written there) or
+  // a URL prefix (S3 later). The query sandbox allows a tenant's engine this location only.
+  virtual Result<std::string> ReadPrefixLocation(const std::string& prefix) = 0;
   // Readiness probe: the store accepts writes right now (used by /readyz).
   virtual Status CheckWritable() = 0;
 };

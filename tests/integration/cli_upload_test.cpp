@@ -74,6 +74,24 @@ TEST(CliUpload, AnInterruptedUploadResumesWhenTheCommandRunsAgain) {
                                   "--url", "http://" + server.address(), "--key", server.demo_key()}, 60s);
   EXPECT_EQ(bad.exit_code, 1) << bad.out << bad.err;
   EXPECT_NE(bad.err.find("bad_rows"), std::string::npos) << bad.err;
+
+  // `quarry query`: an aligned table by default, CSV on request, the stable code on a denial.
+  const std::vector<std::string> client = {"--url", "http://" + server.address(), "--key", server.demo_key()};
+  auto query = [&](std::vector<std::string> args) {
+    std::vector<std::string> command = {QUARRY_BINARY, "query"};
+    command.insert(command.end(), args.begin(), args.end());
+    command.insert(command.end(), client.begin(), client.end());
+    return RunCommand(command);
+  };
+  CommandResult table = query({"SELECT count(*) AS n, 'x' AS label FROM orders"});
+  EXPECT_EQ(table.exit_code, 0) << table.err;
+  EXPECT_EQ(table.out.substr(0, table.out.find("(1 row")),
+            "     n  label\n------  -----\n100000  x    \n") << table.out;
+  CommandResult csv = query({"SELECT 1 AS a, NULL AS b", "--format", "csv"});
+  EXPECT_EQ(csv.out, "a,b\r\n1,\r\n");
+  CommandResult denied = query({"COPY orders TO '/tmp/out.csv'"});
+  EXPECT_EQ(denied.exit_code, 1);
+  EXPECT_NE(denied.err.find("error: sql_not_allowed: COPY"), std::string::npos) << denied.err;
   RemoveTree(work);
 }
 

@@ -1,0 +1,169 @@
+// /v1/query, /v1/queries/{id} and the dataset previews: SQL over a tenant's datasets through
+// query::QueryService (the guard and the tenant's sandboxed engine).
+#include <charconv>
+
+#include "api/handler_support.h"
+#include "api/result_json.h"
+
+namespace quarry::api {
+namespace {
+
+constexpr std::size_t kMaxParams = 1'000;
+
+Result<engine::Param> ParamFrom(const boost::json::value& value, std::string name) {
+  engine::Param param;
+  param.name = std::move(name);
+  if (value.is_null()) {
+    param.kind = engine::Param::Kind::kNull;
+  } else if (value.is_bool()) {
+    param.kind = engine::Param::Kind::kBool;
+    param.bool_value = value.get_bool();
+  } else if (value.is_int64()) {
+    param.kind = engine::Param::Kind::kInt;
+    param.int_value = value.get_int64();
+  } else if (value.is_uint64()) {
+    param.kind = engine::Param::Kind::kText;  // beyond BIGINT: exact as text; cast it in SQL
+    param.text = std::to_string(value.get_uint64());
+  } else if (value.is_double()) {
+    param.kind = engine::Param::Kind::kDouble;
+    param.double_value = value.get_double();
+  } else if (value.is_string()) {
+    param.kind = engine::Param::Kind::kText;
+    param.text = std::string(value.get_string());
+  } else {
+    return InvalidArgument("invalid_field", "'params' values must be null, booleans, numbers or strings");
+  }
+  return param;
+}
+
+// params: a JSON array (positional: ?, $1, ...) or object (named: $name).
+Result<std::vector<engine::Param>> ParamsFrom(const boost::json::value* value) {
+  std::vector<engine::Param> params;
+  if (value == nullptr) return params;
+  if (value->is_array()) {
+    if (value->get_array().size() > kMaxParams) return InvalidArgument("invalid_field", "at most 1000 'params'");
+    for (const auto& item : value->get_array()) {
+      QUARRY_ASSIGN_OR_RETURN(engine::Param param, ParamFrom(item, ""));
+      params.push_back(std::move(param));
+    }
+    return params;
+  }
+  if (value->is_object()) {
+    if (value->get_object().size() > kMaxParams) return InvalidArgument("invalid_field", "at most 1000 'params'");
+    for (const auto& [key, item] : value->get_object()) {
+      QUARRY_ASSIGN_OR_RETURN(engine::Param param, ParamFrom(item, std::string(key)));
+      params.push_back(std::move(param));
+    }
+    return params;
+  }
+  return InvalidArgument("invalid_field", "'params' must be an array (positional) or an object (named)");
+}
+
+Result<std::map<std::string, int>> VersionsFrom(const boost::json::value* value) {
+  std::map<std::string, int> versions;
+  if (value == nullptr) return versions;
+  if (!value->is_object()) return InvalidArgument("invalid_field", "'versions' must map dataset names to versions");
+  for (const auto& [key, item] : value->get_object()) {
+    if (!item.is_int64() || item.get_int64() < 1 || item.get_int64() > 1'000'000'000) {
+      return InvalidArgument("invalid_field", "'versions' values must be version numbers (1 or more)");
+    }
+    versions[std::string(key)] = static_cast<int>(item.get_int64());
+  }
+  return versions;
+}
+
+struct ParsedQuery {
+  query::QueryRequest request;
+  std::string format = "json";
+};
+
+Result<ParsedQuery> ParseQuery(const http::Request& req) {
+  QUARRY_ASSIGN_OR_RETURN(boost::json::object body, ParseJsonObject(req));
+  FieldReader fields(body);
+  ParsedQuery parsed;
+  QUARRY_ASSIGN_OR_RETURN(auto sql, fields.String("sql", /*required=*/true));
+  parsed.request.sql = sql ? std::move(*sql) : std::string();
+  QUARRY_ASSIGN_OR_RETURN(parsed.request.params, ParamsFrom(fields.Raw("params")));
+  QUARRY_ASSIGN_OR_RETURN(parsed.request.versions, VersionsFrom(fields.Raw("versions")));
+  QUARRY_ASSIGN_OR_RETURN(parsed.request.limit, fields.Int("limit", 1, 1'000'000'000));
+  QUARRY_ASSIGN_OR_RETURN(parsed.request.timeout_ms, fields.Int("timeout_ms", 1, 24LL * 3'600'000));
+  QUARRY_ASSIGN_OR_RETURN(auto format, fields.String("format"));
+  if (format) parsed.format = *format;
+  if (parsed.format != "json" && parsed.format != "csv") {
+    return InvalidArgument("unsupported_format",
+                           "format must be json or csv (parquet and Arrow IPC results are not available yet)");
+  }
+  QUARRY_RETURN_IF_ERROR(fields.RejectUnknownFields());
+  return parsed;
+}
+
+boost::json::object AnswerToJson(const query::QueryAnswer& answer) {
+  boost::json::object o = ResultToJson(answer.result);
+  o["elapsed_ms"] = answer.elapsed_ms;
+  o["query_id"] = answer.query_id;
+  boost::json::array datasets;
+  for (const auto& read : answer.datasets) datasets.push_back({{"name", read.name}, {"version", read.version}});
+  o["datasets"] = std::move(datasets);
+  return o;
+}
+
+http::Response QueryProblem(const http::Request& req, const Status& status) {
+  http::Response response = Problem(req, status);
+  if (auto retry = status.details().find("retry_after_seconds"); retry != status.details().end()) {
+    response.headers.emplace_back("Retry-After", retry->second);
+  }
+  return response;
+}
+
+Result<std::int64_t> RowsParam(const http::Request& req, std::int64_t fallback, std::int64_t max) {
+  auto it = req.query.find("rows");
+  if (it == req.query.end()) return fallback;
+  std::int64_t rows = 0;
+  auto [end, ec] = std::from_chars(it->second.data(), it->second.data() + it->second.size(), rows);
+  if (ec != std::errc() || end != it->second.data() + it->second.size() || rows < 1 || rows > max) {
+    return InvalidArgument("invalid_rows", "rows must be a number from 1 to " + std::to_string(max));
+  }
+  return rows;
+}
+
+}  // namespace
+
+void RegisterQueryRoutes(http::Router& router, AppContext& app) {
+  router.Add({"POST", "/v1/query", Authed(app, [&app](http::Request& req, const Principal& p) {
+                auto parsed = ParseQuery(req);
+                if (!parsed.ok()) return Problem(req, parsed.status());
+                auto answer = app.queries.Run(p, parsed->request);
+                if (!answer.ok()) return QueryProblem(req, answer.status());
+                if (parsed->format == "csv") {
+                  http::Response csv = http::Response::Text(200, "text/csv; charset=utf-8", ResultToCsv(answer->result));
+                  csv.headers.emplace_back("X-Quarry-Query-Id", answer->query_id);
+                  csv.headers.emplace_back("X-Quarry-Truncated", answer->result.truncated ? "true" : "false");
+                  return csv;
+                }
+                return JsonResponse(200, AnswerToJson(*answer));
+              })});
+  router.Add({"GET", "/v1/queries", Authed(app, [&app](http::Request& req, const Principal& p) {
+                return Render(req, app.queries.ListRunning(p), 200, [](const auto& list) {
+                  boost::json::array items;
+                  for (const auto& q : list) {
+                    items.push_back({{"query_id", q.query_id}, {"user_id", q.user_id}, {"sql", q.sql},
+                                     {"started_at", FormatRfc3339(q.started_at)}});
+                  }
+                  return boost::json::object{{"items", std::move(items)}, {"next_cursor", nullptr}};
+                });
+              })});
+  router.Add({"DELETE", "/v1/queries/{id}", Authed(app, [&app](http::Request& req, const Principal& p) {
+                Status canceled = app.queries.Cancel(p, req.path_params.at("id"));
+                if (!canceled.ok()) return Problem(req, canceled);
+                return JsonResponse(202, boost::json::object{{"query_id", req.path_params.at("id")}, {"canceling", true}});
+              })});
+  router.Add({"GET", "/v1/datasets/{name}/preview", Authed(app, [&app](http::Request& req, const Principal& p) {
+                auto rows = RowsParam(req, 100, 1'000);
+                if (!rows.ok()) return Problem(req, rows.status());
+                auto answer = app.queries.Preview(p, req.path_params.at("name"), *rows);
+                if (!answer.ok()) return QueryProblem(req, answer.status());
+                return JsonResponse(200, AnswerToJson(*answer));
+              })});
+}
+
+}  // namespace quarry::api

@@ -1,0 +1,62 @@
+#include "query/tenant_engines.h"
+
+#include <algorithm>
+
+namespace quarry::query {
+
+std::string TenantStoragePrefix(const std::string& tenant_id) { return "tenants/" + tenant_id + "/"; }
+
+Result<TenantEngines::Lease> TenantEngines::Get(const std::string& tenant_id) {
+  const UnixMillis now = clock_.NowMillis();
+  {
+    std::lock_guard lock(mu_);
+    EvictLocked(now);
+    if (auto it = entries_.find(tenant_id); it != entries_.end()) {
+      it->second.last_used = now;
+      return it->second.lease;
+    }
+  }
+  // Opened outside the lock: it takes a few milliseconds, and other tenants must not wait.
+  QUARRY_ASSIGN_OR_RETURN(std::string storage, objects_.ReadPrefixLocation(TenantStoragePrefix(tenant_id)));
+  engine::EngineOptions options;
+  options.threads = limits_.threads;
+  options.memory_limit_bytes = limits_.memory_limit_bytes;
+  options.max_temp_directory_bytes = limits_.max_temp_bytes;
+  options.temp_directory = limits_.temp_root + "/" + tenant_id;
+  options.sandboxed = true;
+  options.allowed_directories = {storage};
+  QUARRY_ASSIGN_OR_RETURN(std::unique_ptr<engine::Database> opened, engine::OpenDatabase(options));
+  Lease lease{std::shared_ptr<engine::Database>(std::move(opened)), {storage, options.temp_directory}};
+
+  std::lock_guard lock(mu_);
+  auto [it, inserted] = entries_.try_emplace(tenant_id, Entry{lease, now});
+  if (!inserted) {  // another request opened it meanwhile: use that one, drop ours
+    it->second.last_used = now;
+    return it->second.lease;
+  }
+  EvictLocked(now);
+  return lease;
+}
+
+void TenantEngines::EvictLocked(UnixMillis now) {
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (now - it->second.last_used >= limits_.idle_timeout.count()) {
+      it = entries_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  while (entries_.size() > std::max<std::size_t>(1, limits_.max_instances)) {
+    auto oldest = std::min_element(entries_.begin(), entries_.end(), [](const auto& a, const auto& b) {
+      return a.second.last_used < b.second.last_used;
+    });
+    entries_.erase(oldest);
+  }
+}
+
+std::size_t TenantEngines::open_instances() const {
+  std::lock_guard lock(mu_);
+  return entries_.size();
+}
+
+}  // namespace quarry::query
