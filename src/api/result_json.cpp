@@ -57,6 +57,14 @@ std::string CsvField(const std::string& value) {
   return out + "\"";
 }
 
+// A nested value that the engine rendered as JSON text (its to_json), embedded as JSON.
+boost::json::value EmbeddedJson(const std::optional<std::string>& text) {
+  if (!text) return nullptr;
+  boost::system::error_code ec;
+  boost::json::value parsed = boost::json::parse(*text, ec);
+  return ec ? boost::json::value(*text) : parsed;
+}
+
 }  // namespace
 
 boost::json::value ValueToJson(const std::string& type, const std::optional<std::string>& text) {
@@ -84,7 +92,10 @@ boost::json::object ResultToJson(const engine::QueryResult& result) {
   for (const auto& row : result.rows) {
     boost::json::array out;
     out.reserve(row.size());
-    for (std::size_t c = 0; c < row.size(); ++c) out.push_back(ValueToJson(result.column_types[c], row[c]));
+    for (std::size_t c = 0; c < row.size(); ++c) {
+      const bool json = c < result.json_columns.size() && result.json_columns[c];
+      out.push_back(json ? EmbeddedJson(row[c]) : ValueToJson(result.column_types[c], row[c]));
+    }
     rows.push_back(std::move(out));
   }
   boost::json::object o;

@@ -6,7 +6,9 @@
 //   - FLOAT, DOUBLE: numbers; NaN and infinities as the strings "NaN", "Infinity", "-Infinity";
 //   - DECIMAL: strings (exact);
 //   - TIMESTAMP kinds: ISO 8601 ("2024-05-01T10:00:00", with time zone "…+00:00"); DATE as is;
-//   - everything else (VARCHAR, UUID, INTERVAL, TIME, BLOB, nested types): DuckDB's text;
+//   - LIST, ARRAY, STRUCT, MAP, UNION: JSON arrays and objects (the engine's to_json, when the
+//     result marks the column json_columns);
+//   - everything else (VARCHAR, UUID, INTERVAL, TIME, BLOB): DuckDB's text;
 //   - NULL: null.
 // Thread-safety: pure functions.
 #pragma once

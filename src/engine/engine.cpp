@@ -27,11 +27,22 @@ namespace detail {
 // engine_values.cpp
 std::string LogicalTypeName(duckdb_logical_type type);
 std::optional<std::string> VectorValueText(duckdb_vector vector, duckdb_logical_type type, idx_t row);
+std::string VectorValueJson(duckdb_vector vector, duckdb_logical_type type, idx_t row);
 }  // namespace detail
 
 namespace {
 
 constexpr char kEngineError[] = "engine_error";
+
+bool IsNested(duckdb_type type) {
+  return type == DUCKDB_TYPE_LIST || type == DUCKDB_TYPE_ARRAY || type == DUCKDB_TYPE_STRUCT ||
+         type == DUCKDB_TYPE_MAP || type == DUCKDB_TYPE_UNION;
+}
+
+bool IsValidAt(duckdb_vector vector, idx_t row) {
+  uint64_t* validity = duckdb_vector_get_validity(vector);
+  return validity == nullptr || duckdb_validity_row_is_valid(validity, row);
+}
 
 // ---- RAII over C handles -------------------------------------------------------------------------
 
@@ -338,6 +349,7 @@ Status DuckConnection::FetchRows(duckdb_result* result, const ExecuteOptions& op
     const char* name = duckdb_column_name(result, c);
     out.column_names.emplace_back(name != nullptr ? name : "");
     out.column_types.push_back(detail::LogicalTypeName(types.back().get()));
+    out.json_columns.push_back(options.nested_as_json && IsNested(duckdb_get_type_id(types.back().get())));
   }
   for (;;) {
     if (Status stop = CheckStop(options); !stop.ok()) {
@@ -368,7 +380,12 @@ Status DuckConnection::FetchRows(duckdb_result* result, const ExecuteOptions& op
       auto& row = out.rows.emplace_back();
       row.reserve(columns);
       for (idx_t c = 0; c < columns; ++c) {
-        row.push_back(detail::VectorValueText(vectors[c], types[c].get(), r));
+        if (out.json_columns[c]) {
+          row.push_back(IsValidAt(vectors[c], r) ? std::optional<std::string>(detail::VectorValueJson(vectors[c], types[c].get(), r))
+                                                 : std::nullopt);
+        } else {
+          row.push_back(detail::VectorValueText(vectors[c], types[c].get(), r));
+        }
       }
     }
     if (last_chunk) return Status::Ok();

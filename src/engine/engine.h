@@ -59,6 +59,10 @@ struct ExecuteOptions {
   std::optional<std::chrono::steady_clock::time_point> deadline;  // "deadline_exceeded"
   std::size_t max_rows = 100'000;  // beyond: "result_too_large", or a truncated result
   bool truncate_at_max_rows = false;  // stop fetching at max_rows and set QueryResult::truncated
+  // LIST, ARRAY, STRUCT, MAP and UNION values come back as JSON text (arrays, objects; MAP keys as
+  // member names; numbers as numbers, NaN and infinities as strings), marked in
+  // QueryResult::json_columns; column_types keep the DuckDB type names.
+  bool nested_as_json = false;
   // Bound in order; the statement must take exactly these (InvalidArgument "parameter_mismatch").
   std::vector<Param> params;
 };
@@ -70,6 +74,7 @@ struct QueryResult {
   std::vector<std::vector<std::optional<std::string>>> rows;
   std::int64_t rows_changed = 0;          // for statements that change rows (COPY, INSERT)
   bool truncated = false;                 // more rows existed than max_rows (truncate_at_max_rows)
+  std::vector<bool> json_columns;         // per column: values are JSON text (nested_as_json)
 };
 
 class Connection {

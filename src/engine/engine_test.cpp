@@ -570,3 +570,34 @@ TEST_F(ParamsTest, TruncationStopsAtMaxRowsAndSaysSo) {
 
 }  // namespace
 }  // namespace quarry::engine
+
+namespace quarry::engine {
+namespace {
+
+TEST_F(ParamsTest, NestedColumnsComeBackAsJsonWithTheirTypes) {
+  ExecuteOptions options;
+  options.nested_as_json = true;
+  Param n;
+  n.kind = Param::Kind::kInt;
+  n.int_value = 2;
+  options.params = {n};
+  auto r = conn_->Execute("SELECT ? AS n, [1, 2] AS l, {'x': 'y\"', 'z': [NULL, 'nan'::DOUBLE]} AS s, 'text' AS t, "
+                          "MAP {'k': [1.5]} AS m, [1, 2]::INTEGER[2] AS a", options);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->column_names, (std::vector<std::string>{"n", "l", "s", "t", "m", "a"}));
+  EXPECT_EQ(r->column_types[1], "INTEGER[]");
+  EXPECT_EQ(r->json_columns, (std::vector<bool>{false, true, true, false, true, true}));
+  EXPECT_EQ(r->rows[0][0], "2");
+  EXPECT_EQ(r->rows[0][1], "[1,2]");
+  EXPECT_EQ(r->rows[0][2], R"({"x":"y\"","z":[null,"nan"]})");
+  EXPECT_EQ(r->rows[0][4], R"({"k":[1.5]})");
+  EXPECT_EQ(r->rows[0][5], "[1,2]");
+  // Without the option: DuckDB's text.
+  auto plain = conn_->Execute("SELECT [1, 2] AS l");
+  ASSERT_TRUE(plain.ok()) << plain.status().ToString();
+  EXPECT_EQ(plain->json_columns, std::vector<bool>{false});
+  EXPECT_EQ(plain->rows[0][0], "[1, 2]");
+}
+
+}  // namespace
+}  // namespace quarry::engine

@@ -13,6 +13,7 @@
 // Thread-safety: pure functions over the vectors they are given.
 #include <duckdb.h>
 
+#include <cctype>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
@@ -22,10 +23,13 @@
 #include <type_traits>
 #include <vector>
 
+#include "common/json_text.h"
+
 namespace quarry::engine::detail {
 
 std::string LogicalTypeName(duckdb_logical_type type);
 std::optional<std::string> VectorValueText(duckdb_vector vector, duckdb_logical_type type, idx_t row);
+std::string VectorValueJson(duckdb_vector vector, duckdb_logical_type type, idx_t row);
 
 namespace {
 
@@ -487,6 +491,111 @@ std::optional<std::string> VectorValueText(duckdb_vector vector, duckdb_logical_
   if (!value) return "<" + LogicalTypeName(type) + ">";
   if (duckdb_is_null_value(value.get())) return std::nullopt;
   return TakeString(duckdb_get_varchar(value.get()));
+}
+
+namespace {
+
+bool IsJsonNumber(const std::string& text) {
+  if (text.empty()) return false;
+  std::size_t i = text[0] == '-' ? 1 : 0;
+  if (i >= text.size() || !std::isdigit(static_cast<unsigned char>(text[i]))) return false;
+  return text.find_first_not_of("0123456789.eE+-") == std::string::npos;
+}
+
+void AppendJson(std::string& out, duckdb_vector vector, duckdb_logical_type type, idx_t row) {
+  if (!IsValid(vector, row)) {
+    out += "null";
+    return;
+  }
+  const duckdb_type id = duckdb_get_type_id(type);
+  switch (id) {
+    case DUCKDB_TYPE_LIST:
+    case DUCKDB_TYPE_ARRAY: {
+      idx_t offset = 0, length = 0;
+      duckdb_vector child;
+      TypePtr child_type(id == DUCKDB_TYPE_LIST ? duckdb_list_type_child_type(type) : duckdb_array_type_child_type(type));
+      if (id == DUCKDB_TYPE_LIST) {
+        auto entry = Read<duckdb_list_entry>(vector, row);
+        offset = entry.offset;
+        length = entry.length;
+        child = duckdb_list_vector_get_child(vector);
+      } else {
+        length = duckdb_array_type_array_size(type);
+        offset = row * length;
+        child = duckdb_array_vector_get_child(vector);
+      }
+      out += '[';
+      for (idx_t i = 0; i < length; ++i) {
+        if (i) out += ',';
+        AppendJson(out, child, child_type.get(), offset + i);
+      }
+      out += ']';
+      return;
+    }
+    case DUCKDB_TYPE_MAP: {  // physically LIST(STRUCT(key, value)); keys become member names
+      auto entry = Read<duckdb_list_entry>(vector, row);
+      duckdb_vector entries = duckdb_list_vector_get_child(vector);
+      TypePtr key_type(duckdb_map_type_key_type(type));
+      TypePtr value_type(duckdb_map_type_value_type(type));
+      out += '{';
+      for (idx_t i = 0; i < entry.length; ++i) {
+        if (i) out += ',';
+        auto key = VectorValueText(duckdb_struct_vector_get_child(entries, 0), key_type.get(), entry.offset + i);
+        AppendJsonString(out, key.value_or("null"));
+        out += ':';
+        AppendJson(out, duckdb_struct_vector_get_child(entries, 1), value_type.get(), entry.offset + i);
+      }
+      out += '}';
+      return;
+    }
+    case DUCKDB_TYPE_STRUCT: {
+      const idx_t count = duckdb_struct_type_child_count(type);
+      out += '{';
+      for (idx_t i = 0; i < count; ++i) {
+        if (i) out += ',';
+        AppendJsonString(out, TakeString(duckdb_struct_type_child_name(type, i)));
+        out += ':';
+        TypePtr child_type(duckdb_struct_type_child_type(type, i));
+        AppendJson(out, duckdb_struct_vector_get_child(vector, i), child_type.get(), row);
+      }
+      out += '}';
+      return;
+    }
+    case DUCKDB_TYPE_UNION: {  // the member's value
+      auto tag = Read<std::uint8_t>(duckdb_struct_vector_get_child(vector, 0), row);
+      TypePtr member_type(duckdb_union_type_member_type(type, tag));
+      AppendJson(out, duckdb_struct_vector_get_child(vector, tag + 1), member_type.get(), row);
+      return;
+    }
+    case DUCKDB_TYPE_BOOLEAN:
+      out += Read<bool>(vector, row) ? "true" : "false";
+      return;
+    case DUCKDB_TYPE_TINYINT: case DUCKDB_TYPE_SMALLINT: case DUCKDB_TYPE_INTEGER: case DUCKDB_TYPE_BIGINT:
+    case DUCKDB_TYPE_UTINYINT: case DUCKDB_TYPE_USMALLINT: case DUCKDB_TYPE_UINTEGER: case DUCKDB_TYPE_UBIGINT:
+    case DUCKDB_TYPE_HUGEINT: case DUCKDB_TYPE_UHUGEINT: case DUCKDB_TYPE_FLOAT: case DUCKDB_TYPE_DOUBLE:
+    case DUCKDB_TYPE_DECIMAL: {
+      const std::string text = VectorValueText(vector, type, row).value_or("null");
+      if (IsJsonNumber(text)) {
+        out += text;
+      } else {
+        AppendJsonString(out, text);  // NaN, inf
+      }
+      return;
+    }
+    default:
+      AppendJsonString(out, VectorValueText(vector, type, row).value_or(""));
+  }
+}
+
+}  // namespace
+
+// Element `row` as JSON text: nested values as arrays and objects (MAP keys as member names),
+// numbers as numbers (NaN and infinities as strings), everything else as JSON strings of its
+// VARCHAR cast; SQL NULL as null.
+std::string VectorValueJson(duckdb_vector vector, duckdb_logical_type type, idx_t row) {
+  std::string out;
+  AppendJson(out, vector, type, row);
+  return out;
 }
 
 }  // namespace quarry::engine::detail

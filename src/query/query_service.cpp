@@ -148,6 +148,7 @@ Result<QueryAnswer> QueryService::Run(const Principal& actor, const QueryRequest
   options.deadline = started + std::chrono::milliseconds(timeout_ms);
   options.max_rows = static_cast<std::size_t>(limit);
   options.truncate_at_max_rows = true;
+  options.nested_as_json = true;
   options.params = request.params;
   auto result = conn->Execute(checked->sql, options);
   {

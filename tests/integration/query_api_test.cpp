@@ -79,7 +79,9 @@ TEST_F(QueryApi, ValuesTravelFaithfully) {
                  {{"sql", "SELECT 9007199254740993::BIGINT AS big, 42::BIGINT AS small, 1.10::DECIMAL(10,2) AS dec, "
                           "'nan'::DOUBLE AS nan, 'inf'::DOUBLE AS inf, 0.5::DOUBLE AS half, NULL AS nothing, "
                           "TIMESTAMP '2024-05-01 10:00:00' AS ts, DATE '2024-05-01' AS d, true AS flag, "
-                          "170141183460469231731687303715884105727::HUGEINT AS huge"}});
+                          "170141183460469231731687303715884105727::HUGEINT AS huge, [1, NULL, 3] AS list, "
+                          "{'a': 1, 'b': [true]} AS st, MAP {'k': 2.5} AS m, "
+                          "[[1, 2], [3]] AS nested -- a trailing comment\n"}});
   ASSERT_EQ(r.status, 200) << r.body;
   const boost::json::value body = Json(r);
   const auto& row = body.at("rows").at(0).as_array();
@@ -94,6 +96,11 @@ TEST_F(QueryApi, ValuesTravelFaithfully) {
   EXPECT_EQ(row[8], "2024-05-01");
   EXPECT_EQ(row[9], true);
   EXPECT_EQ(row[10], "170141183460469231731687303715884105727");
+  EXPECT_EQ(boost::json::serialize(row[11]), "[1,null,3]");
+  EXPECT_EQ(boost::json::serialize(row[12]), R"({"a":1,"b":[true]})");
+  EXPECT_EQ(boost::json::serialize(row[13]), R"({"k":2.5E0})") << "2.5 as boost serializes it";
+  EXPECT_EQ(boost::json::serialize(row[14]), "[[1,2],[3]]");
+  EXPECT_EQ(body.at("columns").at(11).at("type"), "INTEGER[]") << "the original type, not JSON";
 }
 
 TEST_F(QueryApi, ParametersAreBoundNeverSpliced) {

@@ -524,7 +524,6 @@ TEST_F(SqliteJobStoreMoreTest, ABatchIsClaimedInFairOrderOfBatchKindsOnly) {
   UnixMillis now = kT0;
   for (int i = 0; i < 6; ++i) Enqueue(Spec(a_, "quick"), now++);
   for (int i = 0; i < 2; ++i) Enqueue(Spec(b_, "quick"), now++);
-  Enqueue(Spec(c_, "slow"), now++);
   ClaimRequest req = Req({"quick", "slow"});
   req.batch_kinds = {"quick"};
   req.max_batch = 4;
@@ -547,7 +546,10 @@ TEST_F(SqliteJobStoreMoreTest, ABatchIsClaimedInFairOrderOfBatchKindsOnly) {
   EXPECT_EQ(per_tenant[b_], 2);
   EXPECT_EQ(tokens.size(), 4u);
 
-  // Alpha and bravo are at their cap: charlie's slow job is claimed, alone (never batched).
+  // Alpha and bravo are at their cap: charlie's slow job is claimed, and a job of a kind that
+  // does not batch is claimed alone, even with charlie's quick jobs waiting.
+  Enqueue(Spec(c_, "slow"), now++);
+  Enqueue(Spec(c_, "quick"), now++);
   auto next = store_->FinishAndClaim({}, now + 1, req);
   ASSERT_TRUE(next.ok());
   ASSERT_EQ(next->claimed.size(), 1u);
