@@ -271,6 +271,20 @@ TEST_F(EngineTest, DeadlineStopsRunningQuery) {
   EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(10));
 }
 
+// Regression: a nested-loop join whose filter matches nothing runs inside one execution task and
+// never returned to the deadline checks between tasks (a 1 s timeout ran for minutes).
+TEST_F(EngineTest, DeadlineStopsAnOperatorThatNeverYields) {
+  ExecuteOptions options;
+  options.deadline = steady_clock::now() + std::chrono::milliseconds(300);
+  auto start = steady_clock::now();
+  auto r = conn_->Execute("SELECT count(*) FROM range(100000) a, range(100000) b WHERE a.range + b.range = -1",
+                          options);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), "deadline_exceeded");
+  EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_TRUE(conn_->Execute("SELECT 1").ok()) << "the connection is usable afterwards";
+}
+
 TEST_F(EngineTest, InterruptFromAnotherThreadCancels) {
   // The first should_stop poll happens on the executing thread after Execute began; the interrupt
   // sent from there (via another thread) must not be lost even though it precedes DuckDB's start.

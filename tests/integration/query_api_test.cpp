@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <future>
 
 #include "integration/harness.h"
@@ -242,6 +243,33 @@ TEST_F(QueryApi, ARunningQueryIsListedAndCanBeCanceled) {
   EXPECT_EQ(Str(Json(r).at("code")), "canceled");
   EXPECT_EQ(server_->Request("DELETE", "/v1/queries/" + id, key_).status, 404) << "it no longer runs";
   EXPECT_EQ(server_->Request("DELETE", "/v1/queries/qry_unknown", key_).status, 404);
+}
+
+TEST(QueryLimits, ResourceBombsFailCleanlyAndTheServerKeepsWorking) {
+  QuarryServer server({"--set", "query.memory_limit=64MiB", "--set", "query.threads=1", "--set",
+                       "query.max_temp_bytes=64MiB"});
+  ASSERT_TRUE(server.started());
+  const std::string key = server.demo_key();
+  struct Bomb {
+    std::string sql;
+    std::vector<std::string> codes;  // any of these
+  };
+  const std::vector<Bomb> bombs = {
+      {"SELECT list(i) FROM range(100000000) t(i)", {"query_memory_exceeded"}},
+      {"SELECT length(string_agg(repeat('x', 1000000), '')) FROM range(10000)", {"query_memory_exceeded"}},
+      {"SELECT count(*) FROM range(100000) a, range(100000) b WHERE a.range + b.range = -1", {"deadline_exceeded"}},
+      {"WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r",
+       {"deadline_exceeded", "query_memory_exceeded"}},
+  };
+  for (const auto& bomb : bombs) {
+    const auto start = std::chrono::steady_clock::now();
+    auto r = Query(server, key, {{"sql", bomb.sql}, {"timeout_ms", 2000}});
+    EXPECT_EQ(r.status, 429) << bomb.sql << ": " << r.body;
+    const std::string code = Str(Json(r).at("code"));
+    EXPECT_NE(std::find(bomb.codes.begin(), bomb.codes.end(), code), bomb.codes.end()) << bomb.sql << ": " << code;
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 15s) << bomb.sql << ": the timeout must hold";
+    EXPECT_EQ(Query(server, key, {{"sql", "SELECT 42"}}).status, 200) << "after " << bomb.sql;
+  }
 }
 
 TEST(QueryIsolation, TenantsWithTheSameDatasetNameSeeOnlyTheirOwnRows) {
