@@ -6,7 +6,7 @@ DATA_DIR   ?= ./data
 LISTEN     ?= 127.0.0.1:8080
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps build run test test-asan bench bench-http bench-jobs bench-ingest fmt lint clean
+.PHONY: all deps build run test test-asan bench bench-http bench-jobs bench-ingest bench-query fmt lint clean
 
 all: build
 
@@ -32,7 +32,7 @@ test-asan: deps
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j$(JOBS) --timeout 600
 
-bench: bench-http bench-jobs bench-ingest
+bench: bench-http bench-jobs bench-ingest bench-query
 
 bench-http: build
 	bash bench/http/run.sh $(BUILD_DIR)
@@ -42,6 +42,9 @@ bench-jobs: build
 
 bench-ingest: build
 	bash bench/ingest/run.sh $(BUILD_DIR)
+
+bench-query: build
+	bash bench/query/run.sh $(BUILD_DIR)
 
 fmt:
 	find src tests bench -name '*.cpp' -o -name '*.h' | xargs clang-format -i

@@ -15,8 +15,6 @@
 // Writes OUT_JSON: {"bench": "ingest", "figures": {...}, "checks": [...]}.
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -33,56 +31,26 @@
 #include <fmt/format.h>
 
 #include "client/api_client.h"
+#include "common/bench_support.h"
 #include "engine/engine.h"
-
-extern char** environ;
 
 namespace {
 
 namespace fs = std::filesystem;
-using Steady = std::chrono::steady_clock;
 using quarry::engine::QuoteLiteral;
+using namespace quarry::bench;
 
 constexpr int kThreads = 2;
 constexpr std::int64_t kMemoryLimit = 1LL << 30;
 constexpr int kRounds = 3;
 
-double Since(Steady::time_point start) { return std::chrono::duration<double>(Steady::now() - start).count(); }
 
-[[noreturn]] void Die(const std::string& why) {
-  fmt::print(stderr, "bench/ingest: {}\n", why);
-  std::exit(1);
-}
 
-std::unique_ptr<quarry::engine::Database> Engine(const std::string& temp) {
-  quarry::engine::EngineOptions options;
-  options.threads = kThreads;
-  options.memory_limit_bytes = kMemoryLimit;
-  options.temp_directory = temp;
-  auto db = quarry::engine::OpenDatabase(options);
-  if (!db.ok()) Die(db.status().ToString());
-  return std::move(db).value();
-}
 
-void Sql(quarry::engine::Database& db, const std::string& sql) {
-  auto conn = db.Connect();
-  if (!conn.ok()) Die(conn.status().ToString());
-  auto r = (*conn)->Execute(sql);
-  if (!r.ok()) Die(r.status().ToString() + " in: " + sql.substr(0, 200));
-}
 
-// id, customer, amount, day, region, note: about 72 bytes a row.
-void Generate(quarry::engine::Database& db, const std::string& path, long long rows, long long seed) {
-  Sql(db, fmt::format(
-              "COPY (SELECT i + {1} AS id, 'customer_' || ((i * 7919 + {1}) % 100003) AS customer, "
-              "round(((i * 37 + {1}) % 1000000) / 100.0, 2) AS amount, DATE '2020-01-01' + CAST(i % 1800 AS INTEGER) AS day, "
-              "['north','south','east','west','central'][1 + i % 5] AS region, "
-              "'order note ' || (i % 9973) || ' for review' AS note FROM range({0}) t(i)) TO {2} (HEADER, DELIMITER ',')",
-              rows, seed, QuoteLiteral(path)));
-}
 
 double DuckDbAlone(const std::string& csv, const std::string& work) {
-  auto db = Engine(work + "/duck_tmp");
+  auto db = Engine(work + "/duck_tmp", kThreads, kMemoryLimit);
   const std::string out = work + "/alone.parquet";
   auto start = Steady::now();
   Sql(*db, fmt::format("COPY (FROM read_csv({})) TO {} (FORMAT parquet, COMPRESSION zstd)", QuoteLiteral(csv),
@@ -153,9 +121,6 @@ class DiskSampler {
   std::thread thread_;
 };
 
-int Wait(pid_t pid);
-pid_t Spawn(const std::vector<std::string>& args, const std::string& out_file);
-
 // For reference only: PostgreSQL's COPY FROM of the same file into an unlogged table, when
 // BENCH_INGEST_PG_URL names a server (psql on the PATH). Negative when not measured.
 double PostgresCopy(const std::string& csv, const std::string& work) {
@@ -177,71 +142,16 @@ double PostgresCopy(const std::string& csv, const std::string& work) {
   return copied == 0 ? seconds : -1;
 }
 
-pid_t Spawn(const std::vector<std::string>& args, const std::string& out_file) {
-  std::vector<char*> argv;
-  std::vector<std::string> copy = args;
-  for (auto& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, out_file.c_str(), O_WRONLY | O_APPEND, 0644);
-  pid_t pid = -1;
-  if (posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) Die("cannot start " + args[0]);
-  posix_spawn_file_actions_destroy(&actions);
-  return pid;
-}
 
-int Wait(pid_t pid) {
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
 
-// Peak resident set size of a process (VmHWM), in bytes.
-long long PeakRss(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) * 1024;
-  }
-  return -1;
-}
 
-struct Server {
-  pid_t pid = -1;
-  std::string url;
-  std::string dir;
-};
 
-Server StartServer(const std::string& binary, const std::string& dir) {
-  Server s;
-  s.dir = dir;
-  s.pid = Spawn({binary, "serve", "--data-dir", dir, "--listen", "127.0.0.1:0", "--demo", "--set", "log.access=false",
-                 "--set", "log.level=warn", "--set", fmt::format("ingest.threads={}", kThreads), "--set",
-                 fmt::format("ingest.memory_limit={}", kMemoryLimit), "--set", "jobs.max_running_per_tenant=2"},
-                dir + ".log");
-  const auto deadline = Steady::now() + std::chrono::seconds(30);
-  while (!fs::exists(dir + "/server.addr") && Steady::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // benchmark start-up pacing, not a test
-  }
-  std::ifstream addr(dir + "/server.addr");
-  std::string line;
-  if (!std::getline(addr, line)) Die("the server did not start; see " + dir + ".log");
-  s.url = "http://" + line;
-  return s;
-}
 
-std::string Key(const std::string& file) {
-  std::ifstream in(file);
-  std::string key;
-  std::getline(in, key);
-  return key;
-}
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  SetBenchName("bench/ingest");
   if (argc < 3) Die("usage: quarry_bench_ingest QUARRY_BINARY OUT_JSON [ROWS] [SMALL_ROWS]");
   const std::string binary = argv[1];
   const std::string out_json = argv[2];
@@ -253,7 +163,7 @@ int main(int argc, char** argv) {
   // --- big file ---
   const std::string big = work + "/orders.csv";
   {
-    auto db = Engine(work + "/gen_tmp");
+    auto db = Engine(work + "/gen_tmp", kThreads, kMemoryLimit);
     Generate(*db, big, rows, 0);
     Generate(*db, work + "/small_a.csv", small_rows, 11);
     Generate(*db, work + "/small_b.csv", small_rows, 22);
@@ -263,7 +173,9 @@ int main(int argc, char** argv) {
 
   // The machine is shared and its disk noisy: (a), (b) and (c) are measured kRounds times,
   // interleaved so that drift hits them alike, and the best of each is reported.
-  Server server = StartServer(binary, work + "/data");
+  Server server = StartServer(binary, work + "/data",
+                              {fmt::format("ingest.threads={}", kThreads), fmt::format("ingest.memory_limit={}", kMemoryLimit),
+                               "jobs.max_running_per_tenant=2"});
   const std::string demo_key = Key(server.dir + "/secrets/demo.key");
   double alone = 1e9, disk = 1e9, quarry_seconds = 1e9;
   std::uintmax_t peak_disk = 0;

@@ -33,7 +33,7 @@ class OpenApiTest : public ::testing::Test {
     query::EngineLimits engine_limits;
     engine_limits.temp_root = dir_ + "/query_tmp";
     engines_ = std::make_unique<query::TenantEngines>(*objects_, engine_limits, clock_);
-    queries_ = std::make_unique<query::QueryService>(*dataset_store_, *objects_, *guard_, *engines_, clock_,
+    queries_ = std::make_unique<query::QueryService>(*dataset_store_, *objects_, *guard_, *engines_, cache_, clock_,
                                                      query::QueryLimits{});
     app_ = std::make_unique<AppContext>(AppContext{config_, clock_, *store_, *objects_, *authenticator_,
                                                    *identity_, metrics_, *job_service_, *job_store_, nullptr,
@@ -58,6 +58,7 @@ class OpenApiTest : public ::testing::Test {
   std::unique_ptr<catalog::ResumableUploads> uploads_;
   std::unique_ptr<query::StatementGuard> guard_;
   std::unique_ptr<query::TenantEngines> engines_;
+  query::ResultCache cache_{0};
   std::unique_ptr<query::QueryService> queries_;
   std::unique_ptr<AppContext> app_;
   http::Router router_;

@@ -98,7 +98,8 @@ Result<ParsedQuery> ParseQuery(const http::Request& req) {
 }
 
 boost::json::object AnswerToJson(const query::QueryAnswer& answer) {
-  boost::json::object o = ResultToJson(answer.result);
+  boost::json::object o = ResultToJson(*answer.result);
+  o["cached"] = answer.cached;
   o["elapsed_ms"] = answer.elapsed_ms;
   o["query_id"] = answer.query_id;
   boost::json::array datasets;
@@ -135,9 +136,9 @@ void RegisterQueryRoutes(http::Router& router, AppContext& app) {
                 auto answer = app.queries.Run(p, parsed->request);
                 if (!answer.ok()) return QueryProblem(req, answer.status());
                 if (parsed->format == "csv") {
-                  http::Response csv = http::Response::Text(200, "text/csv; charset=utf-8", ResultToCsv(answer->result));
+                  http::Response csv = http::Response::Text(200, "text/csv; charset=utf-8", ResultToCsv(*answer->result));
                   csv.headers.emplace_back("X-Quarry-Query-Id", answer->query_id);
-                  csv.headers.emplace_back("X-Quarry-Truncated", answer->result.truncated ? "true" : "false");
+                  csv.headers.emplace_back("X-Quarry-Truncated", answer->result->truncated ? "true" : "false");
                   return csv;
                 }
                 return JsonResponse(200, AnswerToJson(*answer));

@@ -40,6 +40,19 @@ std::string RenderJobMetrics(AppContext& app) {
 
 }  // namespace
 
+std::string RenderQueryMetrics(AppContext& app) {
+  const query::ResultCache::Stats cache = app.queries.cache_stats();
+  std::string out;
+  auto metric = [&out](const char* name, const char* type, const char* help, auto value) {
+    out += fmt::format("# HELP {0} {1}\n# TYPE {0} {2}\n{0} {3}\n", name, help, type, value);
+  };
+  metric("quarry_query_cache_hits_total", "counter", "Queries answered from the result cache.", cache.hits);
+  metric("quarry_query_cache_misses_total", "counter", "Cacheable queries that were not in the cache.", cache.misses);
+  metric("quarry_query_cache_entries", "gauge", "Answers held by the result cache.", cache.entries);
+  metric("quarry_query_cache_bytes", "gauge", "Memory held by the result cache (estimated).", cache.bytes);
+  return out;
+}
+
 void RegisterSystemRoutes(http::Router& router, AppContext& app) {
   router.Add({"GET", "/healthz",
               [](http::Request&) { return http::Response::Json(200, R"({"status":"ok"})"); },
@@ -67,7 +80,8 @@ void RegisterSystemRoutes(http::Router& router, AppContext& app) {
   // Blocking: the queue gauges read the job store.
   router.Add({"GET", "/metrics", [&app](http::Request&) {
                 return http::Response::Text(200, "text/plain; version=0.0.4; charset=utf-8",
-                                            app.metrics.Render(QUARRY_VERSION) + RenderJobMetrics(app));
+                                            app.metrics.Render(QUARRY_VERSION) + RenderJobMetrics(app) +
+                                                RenderQueryMetrics(app));
               }});
 
   router.Add({"GET", "/openapi.json",

@@ -74,6 +74,7 @@ struct Config {
   int query_default_rows = 10'000;
   int query_max_rows = 100'000;
   int query_max_concurrent_per_tenant = 4;
+  std::int64_t query_cache_bytes = 256LL << 20;     // result cache (0: off)
 
   // Listen address split into host and port (valid after a successful load).
   std::string listen_host() const;

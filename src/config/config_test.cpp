@@ -67,6 +67,7 @@ const std::vector<std::string> kAllKeys = {
     "query.default_rows",
     "query.max_rows",
     "query.max_concurrent_per_tenant",
+    "query.cache_bytes",
 };
 
 class ConfigTest : public ::testing::Test {

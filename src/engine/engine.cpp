@@ -675,6 +675,10 @@ Result<std::unique_ptr<Database>> OpenDatabase(const EngineOptions& options) {
   // equals its SQL CAST. ICU's setting, so it cannot go through duckdb_set_config (ICU is not
   // loaded yet when the configuration is applied).
   QUARRY_RETURN_IF_ERROR(RunSetup(setup.get(), "SET GLOBAL TimeZone='UTC'"));
+  // A Parquet setting: registered when the (built-in) extension loads, after the configuration.
+  if (options.parquet_metadata_cache) {
+    QUARRY_RETURN_IF_ERROR(RunSetup(setup.get(), "SET GLOBAL parquet_metadata_cache=true"));
+  }
   if (options.sandboxed) {
     // Order matters: allowed_directories can only be set while external access is still on, and
     // nothing can be changed once the configuration is locked. Turning external access off also

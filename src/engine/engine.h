@@ -38,6 +38,9 @@ struct EngineOptions {
   bool sandboxed = false;                   // external access off except allowed_directories,
                                             // then lock_configuration
   std::vector<std::string> allowed_directories;  // only with sandboxed
+  // Keep Parquet footers in memory between statements: for files that never change in place
+  // (published dataset versions), so each query skips re-reading them.
+  bool parquet_metadata_cache = false;
 };
 
 // A value bound to a statement parameter (never spliced into SQL text).

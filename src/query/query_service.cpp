@@ -7,6 +7,8 @@
 #include "auth/permissions.h"
 #include "common/ids.h"
 
+#include <fmt/format.h>
+
 namespace quarry::query {
 namespace {
 
@@ -115,6 +117,29 @@ Result<QueryAnswer> QueryService::Run(const Principal& actor, const QueryRequest
     return checked.status();
   }
 
+  // The cache key: everything that determines the answer. Versions are exact, so a published
+  // version (or a pin) never meets an answer computed from another.
+  std::string cache_key;
+  if (cache_.enabled() && checked->deterministic) {
+    cache_key = tenant_id + '\n' + checked->normalized + '\n' + std::to_string(limit);
+    for (const engine::Param& p : request.params) {
+      cache_key += fmt::format("\n{}:{}:{}:{}:{}:{}", p.name, static_cast<int>(p.kind), p.bool_value, p.int_value,
+                               p.double_value, p.text.size()) + p.text;
+    }
+    for (const std::string& name : checked->datasets) {
+      cache_key += "\n" + name + "@" + resolved.at(name).dataset_id + "/" + std::to_string(resolved.at(name).version);
+    }
+    if (auto hit = cache_.Get(cache_key)) {
+      QueryAnswer answer;
+      answer.query_id = NewId("qry", clock_.NowMillis());
+      answer.result = std::move(hit);
+      answer.cached = true;
+      for (const std::string& name : checked->datasets) answer.datasets.push_back({name, resolved.at(name).version});
+      answer.elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+      return answer;
+    }
+  }
+
   QUARRY_RETURN_IF_ERROR(Admit(tenant_id));
   struct Admitted {
     QueryService* service;
@@ -160,9 +185,10 @@ Result<QueryAnswer> QueryService::Run(const Principal& actor, const QueryRequest
     return UserFacing(result.status(), engine.private_paths, limits_, engines_.limits().memory_limit_bytes,
                       std::chrono::milliseconds(timeout_ms));
   }
-  answer.result = std::move(result).value();
+  answer.result = std::make_shared<const engine::QueryResult>(std::move(result).value());
+  if (!cache_key.empty()) cache_.Put(cache_key, answer.result);
   spdlog::info("query {}: tenant={} user={} datasets={} rows={} truncated={} elapsed_ms={}", answer.query_id,
-               tenant_id, actor.user.id, checked->datasets.size(), answer.result.rows.size(), answer.result.truncated,
+               tenant_id, actor.user.id, checked->datasets.size(), answer.result->rows.size(), answer.result->truncated,
                answer.elapsed_ms);
   return answer;
 }

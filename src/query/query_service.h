@@ -4,7 +4,9 @@
 // A query sees each dataset it names as a relation of that name: the current version, or the
 // version the request pins, resolved when the query starts (a version published later is seen by
 // the next query). Results are bounded: at most `limit` rows (truncated: true beyond), within
-// the statement timeout; a client may cancel its running query by id.
+// the statement timeout; a client may cancel its running query by id. Deterministic statements'
+// answers are cached (ResultCache) under the tenant, the statement's parse tree, its parameters,
+// the row limit and the dataset versions read.
 //
 // Errors: the guard's (sql_syntax_error 400, sql_not_allowed 403, unknown_relation 404, ...);
 // PermissionDenied "forbidden" for the operator (no tenant data); InvalidArgument
@@ -29,6 +31,7 @@
 #include "common/clock.h"
 #include "engine/engine.h"
 #include "meta/dataset_store.h"
+#include "query/result_cache.h"
 #include "query/statement_guard.h"
 #include "query/tenant_engines.h"
 #include "storage/object_store.h"
@@ -58,7 +61,8 @@ struct DatasetRead {
 
 struct QueryAnswer {
   std::string query_id;
-  engine::QueryResult result;
+  std::shared_ptr<const engine::QueryResult> result;  // never null in an answer
+  bool cached = false;  // served from the result cache
   std::int64_t elapsed_ms = 0;
   std::vector<DatasetRead> datasets;
 };
@@ -66,8 +70,8 @@ struct QueryAnswer {
 class QueryService {
  public:
   QueryService(DatasetStore& datasets, ObjectStore& objects, StatementGuard& guard, TenantEngines& engines,
-               const Clock& clock, QueryLimits limits)
-      : datasets_(datasets), objects_(objects), guard_(guard), engines_(engines), clock_(clock),
+               ResultCache& cache, const Clock& clock, QueryLimits limits)
+      : datasets_(datasets), objects_(objects), guard_(guard), engines_(engines), cache_(cache), clock_(clock),
         limits_(limits) {}
 
   Result<QueryAnswer> Run(const Principal& actor, const QueryRequest& request);
@@ -86,6 +90,7 @@ class QueryService {
   Result<std::vector<RunningQuery>> ListRunning(const Principal& actor);
 
   const QueryLimits& limits() const { return limits_; }
+  ResultCache::Stats cache_stats() const { return cache_.stats(); }
 
  private:
   struct Running {
@@ -103,6 +108,7 @@ class QueryService {
   ObjectStore& objects_;
   StatementGuard& guard_;
   TenantEngines& engines_;
+  ResultCache& cache_;
   const Clock& clock_;
   const QueryLimits limits_;
   std::mutex mu_;

@@ -26,6 +26,13 @@ constexpr std::array<std::string_view, 14> kDeniedFunctions = {
     "getenv",          "current_setting", "which_secret",      "enable_logging",    "disable_logging",
     "truncate_duckdb_logs", "current_schemas", "col_description", "obj_description", "shobj_description",
     "format_pg_type",  "format_type",     "current_query",     "getvariable"};
+// Functions whose value changes from run to run: statements calling them are not cached.
+constexpr std::array<std::string_view, 22> kVolatileFunctions = {
+    "random", "setseed", "uuid", "gen_random_uuid", "uuidv4", "uuidv7", "now", "current_timestamp",
+    "get_current_timestamp", "current_date", "today", "current_time", "get_current_time",
+    "transaction_timestamp", "statement_timestamp", "current_localtimestamp", "current_localtime",
+    "localtimestamp", "localtime", "nextval", "currval", "txid_current"};
+
 constexpr std::array<std::string_view, 4> kDeniedFunctionPrefixes = {"pg_", "duckdb_", "pragma_", "icu_"};
 
 // The TableRef kinds a statement may use. Anything else (new kinds in later DuckDB versions
@@ -133,6 +140,7 @@ class TreeChecker {
   }
 
   std::vector<std::string> datasets() const { return datasets_; }
+  bool deterministic() const { return deterministic_; }
 
  private:
   Status PushCtes(const json::value& cte_map, std::size_t* pushed) {
@@ -152,8 +160,20 @@ class TreeChecker {
   }
 
   Status CheckNode(const json::object& node) {
+    if (auto sample = node.find("sample"); sample != node.end() && !sample->value().is_null()) deterministic_ = false;
     const std::string_view klass = StringField(node, "class");
     if (klass == "FUNCTION") return CheckFunction(node);
+    if (klass == "COLUMN_REF") {
+      // current_date, current_timestamp, localtime: keywords that bind as functions when no column
+      // has the name.
+      auto names = node.find("column_names");
+      if (names != node.end() && names->value().is_array() && names->value().get_array().size() == 1 &&
+          names->value().get_array()[0].is_string() &&
+          Contains(kVolatileFunctions, Lower(names->value().get_array()[0].get_string()))) {
+        deterministic_ = false;
+      }
+      return Status::Ok();
+    }
     // TableRefs carry a "sample" member; query nodes and expressions do not.
     if (node.contains("sample") && node.contains("type") && !node.contains("select_list") && !node.contains("setop_type")) {
       return CheckTableRef(node);
@@ -176,6 +196,7 @@ class TreeChecker {
       return NotAllowed("function " + name, "the function " + name + "() is not available to queries",
                         LocationOf(node));
     }
+    if (Contains(kVolatileFunctions, name)) deterministic_ = false;
     return Status::Ok();
   }
 
@@ -234,7 +255,26 @@ class TreeChecker {
   const std::function<bool(const std::string&)>& is_dataset_;
   std::vector<std::string> scope_;
   std::vector<std::string> datasets_;
+  bool deterministic_ = true;
 };
+
+// Removes "query_location" members and lowercases relation names (identifiers are
+// case-insensitive, and relation names never reach the answer), everywhere (bounded by the parse
+// depth limit). Aliases and column names keep their case: they name the answer's columns.
+void Normalize(json::value& value) {
+  if (value.is_array()) {
+    for (json::value& item : value.get_array()) Normalize(item);
+  } else if (value.is_object()) {
+    json::object& node = value.get_object();
+    node.erase("query_location");
+    if (StringField(node, "type") == "BASE_TABLE") {
+      if (auto name = node.find("table_name"); name != node.end() && name->value().is_string()) {
+        name->value() = Lower(name->value().get_string());
+      }
+    }
+    for (auto& [key, child] : node) Normalize(child);
+  }
+}
 
 class DuckStatementGuard final : public StatementGuard {
  public:
@@ -285,7 +325,7 @@ class DuckStatementGuard final : public StatementGuard {
                                                     std::to_string(options_.max_depth) + " levels deep; simplify it");
     }
     if (!tree.is_object()) return Internal("sql_guard_error", "the SQL parser returned an unexpected answer");
-    const json::object& root = tree.get_object();
+    json::object& root = tree.get_object();
     if (auto error = root.find("error"); error != root.end() && error->value().is_bool() && error->value().get_bool()) {
       return ParseFailure(root, word, start);
     }
@@ -299,7 +339,10 @@ class DuckStatementGuard final : public StatementGuard {
     TreeChecker checker(is_dataset);
     Status checked = checker.Walk(statements->value());
     if (!checked.ok()) return ShiftPosition(checked, start);
-    return CheckedStatement{prefix + body, checker.datasets()};
+    CheckedStatement out{prefix + body, checker.datasets(), {}, checker.deterministic() && prefix != "EXPLAIN ANALYZE "};
+    Normalize(statements->value());
+    out.normalized = prefix + json::serialize(statements->value());
+    return out;
   }
 
  private:

@@ -40,6 +40,12 @@ struct GuardOptions {
 struct CheckedStatement {
   std::string sql;                    // what to execute (EXPLAIN is re-assembled from its parts)
   std::vector<std::string> datasets;  // datasets it reads, lowercase, each once, in order of appearance
+  // The parse tree without source positions: equal for statements that differ only in spacing,
+  // comments or keyword case (the result cache's key).
+  std::string normalized;
+  // False when the answer may change between runs over the same data: random(), now(), uuid(),
+  // sampling, EXPLAIN ANALYZE timings.
+  bool deterministic = true;
 };
 
 class StatementGuard {

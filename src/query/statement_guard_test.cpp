@@ -209,6 +209,27 @@ TEST_F(StatementGuardTest, DeeplyNestedQueriesFailCleanly) {
   }
 }
 
+TEST_F(StatementGuardTest, NormalizedFormIgnoresSpacingCommentsAndCaseButNotValues) {
+  auto a = Check("SELECT region, count(*) FROM orders WHERE x = 'a  b' GROUP BY region");
+  auto b = Check("select  region,\n  COUNT(*)  -- per region\n from ORDERS where x = 'a  b' GROUP by region");
+  auto c = Check("SELECT region, count(*) FROM orders WHERE x = 'a b' GROUP BY region");
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_EQ(a->normalized, b->normalized);
+  EXPECT_NE(a->normalized, c->normalized) << "string literals are values, not spacing";
+  EXPECT_NE(Check("EXPLAIN SELECT 1")->normalized, Check("SELECT 1")->normalized);
+}
+
+TEST_F(StatementGuardTest, VolatileStatementsAreMarked) {
+  EXPECT_TRUE(Check("SELECT count(*) FROM orders")->deterministic);
+  for (const char* sql : {"SELECT random()", "SELECT now()", "SELECT current_date", "SELECT gen_random_uuid()",
+                          "SELECT * FROM orders USING SAMPLE 10%", "SELECT * FROM orders TABLESAMPLE 5%",
+                          "EXPLAIN ANALYZE SELECT 1"}) {
+    auto checked = Check(sql);
+    ASSERT_TRUE(checked.ok()) << sql << ": " << checked.status().ToString();
+    EXPECT_FALSE(checked->deterministic) << sql;
+  }
+}
+
 TEST_F(StatementGuardTest, ConcurrentChecksAgree) {
   std::vector<std::thread> threads;
   std::atomic<int> wrong{0};

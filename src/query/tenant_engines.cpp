@@ -24,6 +24,7 @@ Result<TenantEngines::Lease> TenantEngines::Get(const std::string& tenant_id) {
   options.max_temp_directory_bytes = limits_.max_temp_bytes;
   options.temp_directory = limits_.temp_root + "/" + tenant_id;
   options.sandboxed = true;
+  options.parquet_metadata_cache = true;  // dataset versions are immutable
   options.allowed_directories = {storage};
   QUARRY_ASSIGN_OR_RETURN(std::unique_ptr<engine::Database> opened, engine::OpenDatabase(options));
   Lease lease{std::shared_ptr<engine::Database>(std::move(opened)), {storage, options.temp_directory}};

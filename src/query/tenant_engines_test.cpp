@@ -68,6 +68,9 @@ TEST_F(TenantEnginesTest, ATenantsEngineReadsItsOwnFilesOnly) {
                           "SET lock_configuration=false"}) {
     EXPECT_FALSE(conn->Execute(sql).ok()) << sql;
   }
+  auto cache = conn->Execute("SELECT current_setting('parquet_metadata_cache')");
+  ASSERT_TRUE(cache.ok()) << cache.status().ToString();
+  EXPECT_EQ(cache->rows[0][0], "true") << "dataset files never change: their footers are cached";
   // Messages may name these; the service scrubs them.
   EXPECT_EQ(lease->private_paths.size(), 2u);
 }

@@ -178,6 +178,26 @@ TEST_F(QueryApi, RuntimeErrorsAreCleanAndScrubbed) {
   EXPECT_EQ(Query(*server_, key_, {{"sql", "SELECT 1"}}).status, 200);
 }
 
+TEST_F(QueryApi, RepeatedQueriesAreAnsweredFromTheCacheUntilAVersionIsPublished) {
+  UploadCsv(*server_, key_, "cached", "x\n1\n2\n");
+  const std::string sql = "SELECT sum(x) AS s FROM cached";
+  auto first = Json(Query(*server_, key_, {{"sql", sql}}));
+  EXPECT_EQ(first.at("cached"), false);
+  auto again = Json(Query(*server_, key_, {{"sql", "select   SUM(x) as s\nfrom CACHED -- same"}}));
+  EXPECT_EQ(again.at("cached"), true);
+  EXPECT_EQ(again.at("rows"), first.at("rows"));
+  EXPECT_NE(again.at("query_id"), first.at("query_id"));
+  EXPECT_EQ(Json(Query(*server_, key_, {{"sql", sql}, {"limit", 5}})).at("cached"), false) << "another limit";
+  UploadCsv(*server_, key_, "cached", "x\n10\n", "replace");
+  auto fresh = Json(Query(*server_, key_, {{"sql", sql}}));
+  EXPECT_EQ(fresh.at("cached"), false) << "a new version is a new key";
+  EXPECT_EQ(boost::json::serialize(fresh.at("rows")), "[[10]]");
+  EXPECT_EQ(Json(Query(*server_, key_, {{"sql", "SELECT random() AS r"}})).at("cached"), false);
+  EXPECT_EQ(Json(Query(*server_, key_, {{"sql", "SELECT random() AS r"}})).at("cached"), false) << "never cached";
+  auto metrics = server_->Request("GET", "/metrics");
+  EXPECT_NE(metrics.body.find("quarry_query_cache_hits_total"), std::string::npos);
+}
+
 TEST_F(QueryApi, PreviewAndVersionPins) {
   auto preview = server_->Request("GET", "/v1/datasets/sales/preview?rows=2", key_);
   ASSERT_EQ(preview.status, 200) << preview.body;
