@@ -6,7 +6,7 @@ DATA_DIR   ?= ./data
 LISTEN     ?= 127.0.0.1:8080
 CMAKE_GEN  := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 
-.PHONY: all deps build run test test-asan bench bench-http bench-jobs bench-ingest bench-query fmt lint clean
+.PHONY: all deps build run test test-asan fuzz bench bench-http bench-jobs bench-ingest bench-query fmt lint clean
 
 all: build
 
@@ -31,6 +31,18 @@ test-asan: deps
 	cmake --build $(ASAN_DIR) -j$(JOBS)
 	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j$(JOBS) --timeout 600
+
+# The statement guard under libFuzzer for FUZZ_SECONDS (default 60), from the seed corpus in
+# fuzz/corpus/guard; new inputs go to build-fuzz/corpus (kept between runs).
+FUZZ_DIR     ?= build-fuzz
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	CC=clang CXX=clang++ cmake -S . -B $(FUZZ_DIR) $(CMAKE_GEN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DQUARRY_FUZZ=ON
+	cmake --build $(FUZZ_DIR) -j$(JOBS) --target quarry_guard_fuzzer
+	mkdir -p $(FUZZ_DIR)/corpus $(FUZZ_DIR)/artifacts
+	ASAN_OPTIONS=detect_leaks=0 ./$(FUZZ_DIR)/quarry_guard_fuzzer -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	  -rss_limit_mb=4096 -dict=fuzz/guard.dict -artifact_prefix=$(FUZZ_DIR)/artifacts/ -print_final_stats=1 \
+	  $(FUZZ_DIR)/corpus fuzz/corpus/guard
 
 bench: bench-http bench-jobs bench-ingest bench-query
 

@@ -1,0 +1,1 @@
+SELECT * FROM orders PIVOT (sum(amount) FOR region IN ('r1', 'r2'))

@@ -1,0 +1,1 @@
+SELECT region, sum(amount) FROM orders GROUP BY ALL ORDER BY 1

@@ -1,0 +1,1 @@
+WITH t AS (SELECT * FROM orders) SELECT count(*) FROM t

@@ -1,0 +1,1 @@
+SELECT * FROM orders o, LATERAL (SELECT o.id * 2)

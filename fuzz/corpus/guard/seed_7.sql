@@ -1,0 +1,1 @@
+SELECT * FROM range(10) UNION SELECT * FROM generate_series(1, 3)

@@ -1,0 +1,1 @@
+SELECT unnest([1, 2, 3]), {'a': 1}, MAP {'k': 1}
