@@ -158,6 +158,19 @@ void RegisterQueryRoutes(http::Router& router, AppContext& app) {
                 if (!canceled.ok()) return Problem(req, canceled);
                 return JsonResponse(202, boost::json::object{{"query_id", req.path_params.at("id")}, {"canceling", true}});
               })});
+  router.Add({"GET", "/v1/datasets/{name}/schema", Authed(app, [&app](http::Request& req, const Principal& p) {
+                auto answer = app.queries.Schema(p, req.path_params.at("name"));
+                if (!answer.ok()) return QueryProblem(req, answer.status());
+                boost::json::array columns;
+                for (const auto& row : answer->result->rows) {
+                  // DESCRIBE: column_name, column_type, null ("YES"/"NO"), key, default, extra
+                  columns.push_back({{"name", row[0].value_or("")}, {"type", row[1].value_or("")},
+                                     {"nullable", row.size() > 2 && row[2] == std::optional<std::string>("YES")}});
+                }
+                boost::json::object out{{"name", req.path_params.at("name")}, {"columns", std::move(columns)}};
+                if (!answer->datasets.empty()) out["version"] = answer->datasets.front().version;
+                return JsonResponse(200, out);
+              })});
   router.Add({"GET", "/v1/datasets/{name}/preview", Authed(app, [&app](http::Request& req, const Principal& p) {
                 auto rows = RowsParam(req, 100, 1'000);
                 if (!rows.ok()) return Problem(req, rows.status());

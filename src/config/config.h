@@ -75,6 +75,7 @@ struct Config {
   int query_max_rows = 100'000;
   int query_max_concurrent_per_tenant = 4;
   std::int64_t query_cache_bytes = 256LL << 20;     // result cache (0: off)
+  std::int64_t query_max_result_bytes = 64LL << 20; // one answer's values (truncated beyond)
 
   // Listen address split into host and port (valid after a successful load).
   std::string listen_host() const;

@@ -68,6 +68,7 @@ const std::vector<std::string> kAllKeys = {
     "query.max_rows",
     "query.max_concurrent_per_tenant",
     "query.cache_bytes",
+    "query.max_result_bytes",
 };
 
 class ConfigTest : public ::testing::Test {

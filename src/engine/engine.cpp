@@ -448,6 +448,7 @@ Status DuckConnection::FetchRows(duckdb_result* result, const ExecuteOptions& op
     out.column_types.push_back(detail::LogicalTypeName(types.back().get()));
     out.json_columns.push_back(options.nested_as_json && IsNested(duckdb_get_type_id(types.back().get())));
   }
+  std::size_t bytes = 0;
   for (;;) {
     if (Status stop = CheckStop(options); !stop.ok()) {
       AbandonStream(result);
@@ -474,6 +475,15 @@ Status DuckConnection::FetchRows(duckdb_result* result, const ExecuteOptions& op
     std::vector<duckdb_vector> vectors(columns);
     for (idx_t c = 0; c < columns; ++c) vectors[c] = duckdb_data_chunk_get_vector(chunk.get(), c);
     for (idx_t r = 0; r < size; ++r) {
+      if (options.max_bytes > 0 && bytes > options.max_bytes) {
+        AbandonStream(result);
+        if (!options.truncate_at_max_rows) {
+          return Status(ErrorCode::kResourceExhausted, "result_too_large",
+                        "the result is larger than " + std::to_string(options.max_bytes) + " bytes; add a LIMIT or aggregate further");
+        }
+        out.truncated = true;
+        return Status::Ok();
+      }
       auto& row = out.rows.emplace_back();
       row.reserve(columns);
       for (idx_t c = 0; c < columns; ++c) {
@@ -483,6 +493,7 @@ Status DuckConnection::FetchRows(duckdb_result* result, const ExecuteOptions& op
         } else {
           row.push_back(detail::VectorValueText(vectors[c], types[c].get(), r));
         }
+        bytes += row.back() ? row.back()->size() : 0;
       }
     }
     if (last_chunk) return Status::Ok();

@@ -62,6 +62,8 @@ struct ExecuteOptions {
   std::optional<std::chrono::steady_clock::time_point> deadline;  // "deadline_exceeded"
   std::size_t max_rows = 100'000;  // beyond: "result_too_large", or a truncated result
   bool truncate_at_max_rows = false;  // stop fetching at max_rows and set QueryResult::truncated
+  // Bytes of row values (their text) at most; beyond, like max_rows (0: no limit).
+  std::size_t max_bytes = 0;
   // LIST, ARRAY, STRUCT, MAP and UNION values come back as JSON text (arrays, objects; MAP keys as
   // member names; numbers as numbers, NaN and infinities as strings), marked in
   // QueryResult::json_columns; column_types keep the DuckDB type names.

@@ -164,16 +164,19 @@ Result<QueryAnswer> QueryService::Run(const Principal& actor, const QueryRequest
     answer.datasets.push_back({name, version.version});
   }
 
+  auto canceled = std::make_shared<std::atomic<bool>>(false);
   {
     std::lock_guard lock(mu_);
     running_[answer.query_id] =
-        Running{tenant_id, actor.user.id, conn.get(), request.sql.substr(0, 1'000), clock_.NowMillis()};
+        Running{tenant_id, actor.user.id, conn.get(), canceled, request.sql.substr(0, 1'000), clock_.NowMillis()};
   }
   engine::ExecuteOptions options;
   options.deadline = started + std::chrono::milliseconds(timeout_ms);
   options.max_rows = static_cast<std::size_t>(limit);
   options.truncate_at_max_rows = true;
   options.nested_as_json = true;
+  options.max_bytes = limits_.max_result_bytes;
+  options.should_stop = [canceled] { return canceled->load(); };
   options.params = request.params;
   auto result = conn->Execute(checked->sql, options);
   {
@@ -207,6 +210,14 @@ bool QueryService::Visible(const Principal& actor, const Running& running) {
   return running.tenant_id == actor.tenant.id && (running.user_id == actor.user.id || actor.HasScope(kScopeAdmin));
 }
 
+Result<QueryAnswer> QueryService::Schema(const Principal& actor, const std::string& dataset) {
+  QUARRY_RETURN_IF_ERROR(RequireMember(actor));
+  QUARRY_RETURN_IF_ERROR(datasets_.GetDataset(actor.tenant.id, dataset).status());
+  QueryRequest request;
+  request.sql = "DESCRIBE " + engine::QuoteIdentifier(dataset);
+  return Run(actor, request);
+}
+
 Status QueryService::Cancel(const Principal& actor, const std::string& query_id) {
   QUARRY_RETURN_IF_ERROR(RequireMember(actor));
   std::lock_guard lock(mu_);
@@ -214,6 +225,7 @@ Status QueryService::Cancel(const Principal& actor, const std::string& query_id)
   if (it == running_.end() || !Visible(actor, it->second)) {
     return NotFound("query_not_found", "no running query '" + query_id + "' of yours");
   }
+  it->second.canceled->store(true);
   it->second.connection->Interrupt();
   return Status::Ok();
 }

@@ -44,6 +44,7 @@ struct QueryLimits {
   std::int64_t default_rows = 10'000;
   std::int64_t max_rows = 100'000;
   int max_concurrent_per_tenant = 4;
+  std::size_t max_result_bytes = 64u << 20;  // text of the values; beyond, truncated
 };
 
 struct QueryRequest {
@@ -77,6 +78,8 @@ class QueryService {
   Result<QueryAnswer> Run(const Principal& actor, const QueryRequest& request);
   // The first `rows` rows of a dataset (its current version), through the same path as Run.
   Result<QueryAnswer> Preview(const Principal& actor, const std::string& dataset, std::int64_t rows);
+  // The dataset's columns as the engine sees them (DESCRIBE), through the same path as Run.
+  Result<QueryAnswer> Schema(const Principal& actor, const std::string& dataset);
   // Stops a running query of the caller's tenant, started by the caller (or any, for an admin).
   // NotFound "query_not_found" when no such query runs.
   Status Cancel(const Principal& actor, const std::string& query_id);
@@ -97,6 +100,9 @@ class QueryService {
     std::string tenant_id;
     std::string user_id;
     engine::Connection* connection;
+    // Set by Cancel: polled by the statement between tasks, so a cancel that arrives before
+    // execution starts (when DuckDB would drop an interrupt) still stops it.
+    std::shared_ptr<std::atomic<bool>> canceled;
     std::string sql;
     UnixMillis started_at = 0;
   };

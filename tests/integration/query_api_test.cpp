@@ -42,7 +42,7 @@ HttpResult Query(const QuarryServer& server, const std::string& key, const boost
 class QueryApi : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    server_ = new QuarryServer({"--set", "query.max_concurrent_per_tenant=2"});
+    server_ = new QuarryServer({"--set", "query.max_concurrent_per_tenant=2", "--set", "query.max_result_bytes=100KiB"});
     ASSERT_TRUE(server_->started());
     key_ = server_->demo_key();
     UploadCsv(*server_, key_, "sales", "id,region,amount\n1,north,10.5\n2,south,20\n3,north,30\n");
@@ -133,6 +133,11 @@ TEST_F(QueryApi, LimitTruncatesAndCsvStreamsTheSameRows) {
   ASSERT_EQ(csv.status, 200) << csv.body;
   EXPECT_EQ(csv.headers["content-type"], "text/csv; charset=utf-8");
   EXPECT_EQ(csv.body, "id,region,n,e\r\n1,north,,\"\"\r\n2,south,,\"\"\r\n3,north,,\"\"\r\n");
+  // The byte cap (100 KiB for this server) truncates too: 1,000 rows of 1,000 bytes.
+  auto wide = Json(Query(*server_, key_, {{"sql", "SELECT repeat('x', 1000) FROM range(1000)"}, {"limit", 1000}}));
+  EXPECT_EQ(wide.at("truncated"), true);
+  EXPECT_LT(wide.at("row_count").as_int64(), 1000);
+  EXPECT_GE(wide.at("row_count").as_int64(), 100);
   EXPECT_EQ(Query(*server_, key_, {{"sql", "SELECT 1"}, {"limit", 0}}).status, 400);
   EXPECT_EQ(Query(*server_, key_, {{"sql", "SELECT 1"}, {"format", "xml"}}).status, 400);
   EXPECT_EQ(Query(*server_, key_, {{"sql", "SELECT 1"}, {"sqll", "typo"}}).status, 400);
@@ -204,6 +209,13 @@ TEST_F(QueryApi, PreviewAndVersionPins) {
   EXPECT_EQ(Json(preview).at("row_count"), 2);
   EXPECT_EQ(Json(preview).at("truncated"), true);
   EXPECT_EQ(server_->Request("GET", "/v1/datasets/nope/preview", key_).status, 404);
+  auto schema = server_->Request("GET", "/v1/datasets/sales/schema", key_);
+  ASSERT_EQ(schema.status, 200) << schema.body;
+  EXPECT_EQ(boost::json::serialize(Json(schema).at("columns")),
+            R"([{"name":"id","type":"BIGINT","nullable":true},{"name":"region","type":"VARCHAR","nullable":true},)"
+            R"({"name":"amount","type":"DOUBLE","nullable":true}])");
+  EXPECT_EQ(Json(schema).at("version"), 1);
+  EXPECT_EQ(server_->Request("GET", "/v1/datasets/nope/schema", key_).status, 404);
   EXPECT_EQ(server_->Request("GET", "/v1/datasets/sales/preview?rows=0", key_).status, 400);
 
   UploadCsv(*server_, key_, "pins", "x\n1\n");
