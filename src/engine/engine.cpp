@@ -313,8 +313,10 @@ class Watchdog {
         continue;
       }
       auto first = timers_.begin();
-      if (Clock::now() < first->first.first) {
-        cv_.wait_until(lock, first->first.first);
+      // A copy: Disarm may erase the entry (and its key) while this thread waits.
+      const Clock::time_point deadline = first->first.first;
+      if (Clock::now() < deadline) {
+        cv_.wait_until(lock, deadline);
         continue;
       }
       first->second.fired->store(true);

@@ -285,6 +285,29 @@ TEST_F(EngineTest, DeadlineStopsAnOperatorThatNeverYields) {
   EXPECT_TRUE(conn_->Execute("SELECT 1").ok()) << "the connection is usable afterwards";
 }
 
+// Regression (found by ASan): the watchdog waited on a reference to the earliest deadline, which
+// a finishing statement erased meanwhile.
+TEST_F(EngineTest, StatementsWithDeadlinesEndingConcurrentlyAreSafe) {
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      auto conn = db_->Connect();
+      if (!conn.ok()) {
+        ++failures;
+        return;
+      }
+      for (int i = 0; i < 200; ++i) {
+        ExecuteOptions options;
+        options.deadline = steady_clock::now() + std::chrono::seconds(10 + i % 7);
+        if (!(*conn)->Execute("SELECT 1", options).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
 TEST_F(EngineTest, InterruptFromAnotherThreadCancels) {
   // The first should_stop poll happens on the executing thread after Execute began; the interrupt
   // sent from there (via another thread) must not be lost even though it precedes DuckDB's start.
