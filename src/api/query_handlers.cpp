@@ -1,5 +1,7 @@
 // /v1/query, /v1/queries/{id} and the dataset previews: SQL over a tenant's datasets through
 // query::QueryService (the guard and the tenant's sandboxed engine).
+#include <spdlog/spdlog.h>
+
 #include <charconv>
 
 #include "api/handler_support.h"
@@ -127,20 +129,62 @@ Result<std::int64_t> RowsParam(const http::Request& req, std::int64_t fallback, 
   return rows;
 }
 
+// A CSV answer streamed with chunked transfer, a few hundred KB per write: the server holds one
+// chunk of rows whatever the size of the result. A failure part-way closes the connection
+// without the final chunk (the client sees an incomplete body); a client that goes away
+// destroys the stream, which stops the query.
+class CsvStream final : public http::ResponseStream {
+ public:
+  explicit CsvStream(std::unique_ptr<query::QueryStream> query) : query_(std::move(query)) {}
+
+  bool Poll(std::string* out) override {
+    if (!header_sent_) {
+      AppendCsvHeader(*out, query_->column_names());
+      header_sent_ = true;
+    }
+    std::vector<engine::Row> rows;
+    while (out->size() < kChunkBytes) {
+      rows.clear();
+      auto more = query_->Next(&rows);
+      if (!more.ok()) {
+        spdlog::warn("query {}: the CSV stream stopped: {}", query_->query_id(), more.status().ToString());
+        failed_ = true;
+        return false;
+      }
+      AppendCsvRows(*out, rows);
+      if (!*more) return false;
+    }
+    return true;
+  }
+  bool failed() const override { return failed_; }
+
+ private:
+  static constexpr std::size_t kChunkBytes = 256 * 1024;
+  std::unique_ptr<query::QueryStream> query_;
+  bool header_sent_ = false;
+  bool failed_ = false;
+};
+
 }  // namespace
 
 void RegisterQueryRoutes(http::Router& router, AppContext& app) {
   router.Add({"POST", "/v1/query", Authed(app, [&app](http::Request& req, const Principal& p) {
                 auto parsed = ParseQuery(req);
                 if (!parsed.ok()) return Problem(req, parsed.status());
-                auto answer = app.queries.Run(p, parsed->request);
-                if (!answer.ok()) return QueryProblem(req, answer.status());
                 if (parsed->format == "csv") {
-                  http::Response csv = http::Response::Text(200, "text/csv; charset=utf-8", ResultToCsv(*answer->result));
-                  csv.headers.emplace_back("X-Quarry-Query-Id", answer->query_id);
-                  csv.headers.emplace_back("X-Quarry-Truncated", answer->result->truncated ? "true" : "false");
+                  auto stream = app.queries.Stream(p, parsed->request);
+                  if (!stream.ok()) return QueryProblem(req, stream.status());
+                  http::Response csv;
+                  csv.content_type = "text/csv; charset=utf-8";
+                  csv.headers.emplace_back("X-Quarry-Query-Id", (*stream)->query_id());
+                  csv.stream_poll_interval = std::chrono::milliseconds(0);
+                  csv.stream_max_duration = std::chrono::milliseconds(
+                      parsed->request.timeout_ms.value_or(app.queries.limits().max_timeout.count()) + 60'000);
+                  csv.stream = std::make_shared<CsvStream>(std::move(stream).value());
                   return csv;
                 }
+                auto answer = app.queries.Run(p, parsed->request);
+                if (!answer.ok()) return QueryProblem(req, answer.status());
                 return JsonResponse(200, AnswerToJson(*answer));
               })});
   router.Add({"GET", "/v1/queries", Authed(app, [&app](http::Request& req, const Principal& p) {

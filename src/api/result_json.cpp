@@ -106,19 +106,25 @@ boost::json::object ResultToJson(const engine::QueryResult& result) {
   return o;
 }
 
-std::string ResultToCsv(const engine::QueryResult& result) {
-  std::string out;
-  for (std::size_t c = 0; c < result.column_names.size(); ++c) {
-    out += (c ? "," : "") + CsvField(result.column_names[c]);
-  }
+void AppendCsvHeader(std::string& out, const std::vector<std::string>& names) {
+  for (std::size_t c = 0; c < names.size(); ++c) out += (c ? "," : "") + CsvField(names[c]);
   out += "\r\n";
-  for (const auto& row : result.rows) {
+}
+
+void AppendCsvRows(std::string& out, const std::vector<engine::Row>& rows) {
+  for (const auto& row : rows) {
     for (std::size_t c = 0; c < row.size(); ++c) {
       if (c) out += ',';
       if (row[c]) out += CsvField(*row[c]);
     }
     out += "\r\n";
   }
+}
+
+std::string ResultToCsv(const engine::QueryResult& result) {
+  std::string out;
+  AppendCsvHeader(out, result.column_names);
+  AppendCsvRows(out, result.rows);
   return out;
 }
 

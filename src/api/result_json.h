@@ -25,7 +25,9 @@ namespace quarry::api {
 boost::json::value ValueToJson(const std::string& type, const std::optional<std::string>& text);
 // {"columns": [{"name","type"}], "rows": [[...]], "row_count", "truncated"}.
 boost::json::object ResultToJson(const engine::QueryResult& result);
-// RFC 4180: a header line, then one line per row; NULL is an empty field.
+// RFC 4180: a header line, then one line per row; NULL is an empty field, "" an empty string.
 std::string ResultToCsv(const engine::QueryResult& result);
+void AppendCsvHeader(std::string& out, const std::vector<std::string>& names);
+void AppendCsvRows(std::string& out, const std::vector<engine::Row>& rows);
 
 }  // namespace quarry::api

@@ -135,6 +135,7 @@ int RunServe(const ConfigFlags& flags) {
   query_limits.default_rows = std::min(config.query_default_rows, config.query_max_rows);
   query_limits.max_concurrent_per_tenant = config.query_max_concurrent_per_tenant;
   query_limits.max_result_bytes = static_cast<std::size_t>(config.query_max_result_bytes);
+  query_limits.max_export_rows = config.query_max_export_rows;
   query::ResultCache result_cache(static_cast<std::size_t>(config.query_cache_bytes));
   query::QueryService queries(**datasets, **objects, **guard, engines, result_cache, clock, query_limits);
 

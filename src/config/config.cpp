@@ -141,6 +141,7 @@ const std::vector<Setting>& Settings() {
       {"query.default_rows", Kind::kInt, 1, 100'000'000, "rows a query returns when it names no limit (truncated beyond)", QUARRY_INT(query_default_rows)},
       {"query.max_rows", Kind::kInt, 1, 100'000'000, "largest row limit a query may ask for", QUARRY_INT(query_max_rows)},
       {"query.max_result_bytes", Kind::kBytes, 1024, 1LL << 40, "text of one answer's values at most (truncated beyond)", QUARRY_BYTES(query_max_result_bytes)},
+      {"query.max_export_rows", Kind::kInt, 1, 1LL << 40, "rows of one streamed answer (format=csv) at most, and its default limit", QUARRY_INT(query_max_export_rows)},
       {"query.cache_bytes", Kind::kBytes, 0, 1LL << 40, "memory for cached query answers (0: no cache)", QUARRY_BYTES(query_cache_bytes)},
       {"query.max_concurrent_per_tenant", Kind::kInt, 1, 10'000, "queries of one tenant running at once (beyond: 429)", QUARRY_INT(query_max_concurrent_per_tenant)},
   };

@@ -76,6 +76,7 @@ struct Config {
   int query_max_concurrent_per_tenant = 4;
   std::int64_t query_cache_bytes = 256LL << 20;     // result cache (0: off)
   std::int64_t query_max_result_bytes = 64LL << 20; // one answer's values (truncated beyond)
+  std::int64_t query_max_export_rows = 10'000'000;  // rows of one streamed (CSV) answer
 
   // Listen address split into host and port (valid after a successful load).
   std::string listen_host() const;

@@ -69,6 +69,7 @@ const std::vector<std::string> kAllKeys = {
     "query.max_concurrent_per_tenant",
     "query.cache_bytes",
     "query.max_result_bytes",
+    "query.max_export_rows",
 };
 
 class ConfigTest : public ::testing::Test {

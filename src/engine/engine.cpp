@@ -98,6 +98,18 @@ class OwnedResult {
   }
   OwnedResult(const OwnedResult&) = delete;
   OwnedResult& operator=(const OwnedResult&) = delete;
+  // duckdb_result is a plain struct whose members point to DuckDB's state (never to itself), so
+  // it may move; only the owner destroys it.
+  OwnedResult(OwnedResult&& other) noexcept : result_(other.result_), filled_(other.filled_) { other.filled_ = false; }
+  OwnedResult& operator=(OwnedResult&& other) noexcept {
+    if (this != &other) {
+      if (filled_) duckdb_destroy_result(&result_);
+      result_ = other.result_;
+      filled_ = other.filled_;
+      other.filled_ = false;
+    }
+    return *this;
+  }
   duckdb_result* out() {
     filled_ = true;
     return &result_;
@@ -333,10 +345,55 @@ class Watchdog {
   std::thread thread_;
 };
 
+// ---- Result shape ------------------------------------------------------------------------------------
+
+// A result's columns and how their values become text (or JSON, for nested values).
+struct ResultShape {
+  std::vector<OwnedType> types;
+  std::vector<std::string> names;
+  std::vector<std::string> type_names;
+  std::vector<bool> json_columns;
+
+  static ResultShape Of(duckdb_result* result, bool nested_as_json) {
+    ResultShape shape;
+    const idx_t columns = duckdb_column_count(result);
+    for (idx_t c = 0; c < columns; ++c) {
+      shape.types.emplace_back(duckdb_column_logical_type(result, c));
+      const char* name = duckdb_column_name(result, c);
+      shape.names.emplace_back(name != nullptr ? name : "");
+      shape.type_names.push_back(detail::LogicalTypeName(shape.types.back().get()));
+      shape.json_columns.push_back(nested_as_json && IsNested(duckdb_get_type_id(shape.types.back().get())));
+    }
+    return shape;
+  }
+
+  // Appends rows [from, from + count) of `chunk`; adds the bytes of their values to `bytes`.
+  void AppendRows(duckdb_data_chunk chunk, idx_t from, idx_t count, std::vector<Row>* rows, std::size_t& bytes) const {
+    const idx_t columns = types.size();
+    std::vector<duckdb_vector> vectors(columns);
+    for (idx_t c = 0; c < columns; ++c) vectors[c] = duckdb_data_chunk_get_vector(chunk, c);
+    for (idx_t r = from; r < from + count; ++r) {
+      Row& row = rows->emplace_back();
+      row.reserve(columns);
+      for (idx_t c = 0; c < columns; ++c) {
+        if (json_columns[c]) {
+          row.push_back(IsValidAt(vectors[c], r) ? std::optional<std::string>(detail::VectorValueJson(vectors[c], types[c].get(), r))
+                                                 : std::nullopt);
+        } else {
+          row.push_back(detail::VectorValueText(vectors[c], types[c].get(), r));
+        }
+        bytes += row.back() ? row.back()->size() : 0;
+      }
+    }
+  }
+};
+
 // ---- Connection --------------------------------------------------------------------------------------
 
 // Used by one thread at a time, except Interrupt(). Interrupt() stops the statement that is being
 // executed (from the moment Execute began); one sent while no statement runs is dropped.
+class DuckCursor;
+
 class DuckConnection final : public Connection {
  public:
   DuckConnection(std::shared_ptr<const DatabaseHandle> database, OwnedConnection connection)
@@ -344,6 +401,7 @@ class DuckConnection final : public Connection {
 
   // Arms the deadline watchdog around ExecuteStatement.
   Result<QueryResult> Execute(std::string_view sql, const ExecuteOptions& options) override;
+  Result<std::unique_ptr<Cursor>> Open(std::string_view sql, const ExecuteOptions& options) override;
 
   // Thread-safe: an atomic store and duckdb_interrupt, which only sets DuckDB's atomic flag.
   void Interrupt() override {
@@ -352,7 +410,9 @@ class DuckConnection final : public Connection {
   }
 
  private:
-  Result<QueryResult> ExecuteStatement(std::string_view sql, const ExecuteOptions& options);
+  friend class DuckCursor;
+  // Used by DuckCursor (same thread as the caller of Open).
+  void InterruptFromWatchdog() { duckdb_interrupt(connection_.get()); }
   // Non-OK when the statement must stop now (checked between tasks and between chunks).
   Status CheckStop(const ExecuteOptions& options) const;
   void ReportProgress(const ExecuteOptions& options, double& last) const;
@@ -363,6 +423,10 @@ class DuckConnection final : public Connection {
   // statement. Best effort; whatever is left is cleaned up by the next statement or Disconnect.
   void AbandonPending(duckdb_pending_result pending);
   void AbandonStream(duckdb_result* result);
+
+  Result<QueryResult> ExecuteStatement(std::string_view sql, const ExecuteOptions& options);
+  // Prepares, binds and runs the statement up to its (streaming) result.
+  Result<OwnedResult> Start(std::string_view sql, const ExecuteOptions& options, double& progress);
 
   std::shared_ptr<const DatabaseHandle> database_;  // keeps the instance alive while connected
   OwnedConnection connection_;
@@ -440,16 +504,10 @@ Status DuckConnection::RunPending(duckdb_pending_result pending, const ExecuteOp
 
 Status DuckConnection::FetchRows(duckdb_result* result, const ExecuteOptions& options, double& progress,
                                  QueryResult& out) {
-  idx_t columns = duckdb_column_count(result);
-  std::vector<OwnedType> types;
-  types.reserve(columns);
-  for (idx_t c = 0; c < columns; ++c) {
-    types.emplace_back(duckdb_column_logical_type(result, c));
-    const char* name = duckdb_column_name(result, c);
-    out.column_names.emplace_back(name != nullptr ? name : "");
-    out.column_types.push_back(detail::LogicalTypeName(types.back().get()));
-    out.json_columns.push_back(options.nested_as_json && IsNested(duckdb_get_type_id(types.back().get())));
-  }
+  const ResultShape shape = ResultShape::Of(result, options.nested_as_json);
+  out.column_names = shape.names;
+  out.column_types = shape.type_names;
+  out.json_columns = shape.json_columns;
   std::size_t bytes = 0;
   for (;;) {
     if (Status stop = CheckStop(options); !stop.ok()) {
@@ -474,29 +532,21 @@ Status DuckConnection::FetchRows(duckdb_result* result, const ExecuteOptions& op
       out.truncated = true;
       last_chunk = true;
     }
-    std::vector<duckdb_vector> vectors(columns);
-    for (idx_t c = 0; c < columns; ++c) vectors[c] = duckdb_data_chunk_get_vector(chunk.get(), c);
-    for (idx_t r = 0; r < size; ++r) {
-      if (options.max_bytes > 0 && bytes > options.max_bytes) {
-        AbandonStream(result);
-        if (!options.truncate_at_max_rows) {
-          return Status(ErrorCode::kResourceExhausted, "result_too_large",
-                        "the result is larger than " + std::to_string(options.max_bytes) + " bytes; add a LIMIT or aggregate further");
-        }
-        out.truncated = true;
-        return Status::Ok();
+    shape.AppendRows(chunk.get(), 0, size, &out.rows, bytes);
+    if (options.max_bytes > 0 && bytes > options.max_bytes) {
+      AbandonStream(result);
+      if (!options.truncate_at_max_rows) {
+        return Status(ErrorCode::kResourceExhausted, "result_too_large",
+                      "the result is larger than " + std::to_string(options.max_bytes) +
+                          " bytes; add a LIMIT or aggregate further");
       }
-      auto& row = out.rows.emplace_back();
-      row.reserve(columns);
-      for (idx_t c = 0; c < columns; ++c) {
-        if (out.json_columns[c]) {
-          row.push_back(IsValidAt(vectors[c], r) ? std::optional<std::string>(detail::VectorValueJson(vectors[c], types[c].get(), r))
-                                                 : std::nullopt);
-        } else {
-          row.push_back(detail::VectorValueText(vectors[c], types[c].get(), r));
-        }
-        bytes += row.back() ? row.back()->size() : 0;
+      // Keep the rows that fit.
+      while (!out.rows.empty() && bytes > options.max_bytes) {
+        for (const auto& value : out.rows.back()) bytes -= value ? value->size() : 0;
+        out.rows.pop_back();
       }
+      out.truncated = true;
+      return Status::Ok();
     }
     if (last_chunk) return Status::Ok();
   }
@@ -545,7 +595,7 @@ Result<QueryResult> DuckConnection::Execute(std::string_view sql, const ExecuteO
   return result;
 }
 
-Result<QueryResult> DuckConnection::ExecuteStatement(std::string_view sql, const ExecuteOptions& options) {
+Result<OwnedResult> DuckConnection::Start(std::string_view sql, const ExecuteOptions& options, double& progress) {
   // An Interrupt() from before this call was meant for an earlier statement.
   interrupt_requested_.store(false);
   if (sql.find('\0') != std::string_view::npos) {
@@ -553,34 +603,36 @@ Result<QueryResult> DuckConnection::ExecuteStatement(std::string_view sql, const
                   {{"error_type", "Parser"}});
   }
   const std::string statement(sql);
+  QUARRY_RETURN_IF_ERROR(CheckStop(options));
+
+  OwnedPrepared prepared;
+  if (duckdb_prepare(connection_.get(), statement.c_str(), prepared.out()) == DuckDBError) {
+    const char* message = duckdb_prepare_error(prepared.get());
+    return EngineError(ErrorTypeNameOf(message != nullptr ? message : ""), message);
+  }
+  QUARRY_RETURN_IF_ERROR(BindParams(prepared.get(), options.params));
+  // A stop requested while preparing: DuckDB's own interrupt flag is reset when the pending
+  // query starts, so this check (and the ones in RunPending) are what make the stop stick.
+  QUARRY_RETURN_IF_ERROR(CheckStop(options));
+
+  OwnedPending pending;
+  if (duckdb_pending_prepared_streaming(prepared.get(), pending.out()) == DuckDBError) {
+    const char* message = duckdb_pending_error(pending.get());
+    return EngineError(ErrorTypeNameOf(message != nullptr ? message : ""), message);
+  }
+  QUARRY_RETURN_IF_ERROR(RunPending(pending.get(), options, progress));
+
+  OwnedResult result;
+  if (duckdb_execute_pending(pending.get(), result.out()) == DuckDBError) {
+    return EngineError(ErrorTypeNameOf(duckdb_result_error_type(result.get())), duckdb_result_error(result.get()));
+  }
+  return result;
+}
+
+Result<QueryResult> DuckConnection::ExecuteStatement(std::string_view sql, const ExecuteOptions& options) {
   double progress = -1;
   try {
-    QUARRY_RETURN_IF_ERROR(CheckStop(options));
-
-    OwnedPrepared prepared;
-    if (duckdb_prepare(connection_.get(), statement.c_str(), prepared.out()) == DuckDBError) {
-      const char* message = duckdb_prepare_error(prepared.get());
-      return EngineError(ErrorTypeNameOf(message != nullptr ? message : ""), message);
-    }
-    QUARRY_RETURN_IF_ERROR(BindParams(prepared.get(), options.params));
-    // A stop requested while preparing: DuckDB's own interrupt flag is reset when the pending
-    // query starts, so this check (and the ones in RunPending) are what make the stop stick.
-    QUARRY_RETURN_IF_ERROR(CheckStop(options));
-
-    OwnedPending pending;
-    if (duckdb_pending_prepared_streaming(prepared.get(), pending.out()) == DuckDBError) {
-      const char* message = duckdb_pending_error(pending.get());
-      return EngineError(ErrorTypeNameOf(message != nullptr ? message : ""), message);
-    }
-    QUARRY_RETURN_IF_ERROR(RunPending(pending.get(), options, progress));
-
-    OwnedResult result;
-    if (duckdb_execute_pending(pending.get(), result.out()) == DuckDBError) {
-      return EngineError(ErrorTypeNameOf(duckdb_result_error_type(result.get())),
-                         duckdb_result_error(result.get()));
-    }
-    pending.reset();
-
+    QUARRY_ASSIGN_OR_RETURN(OwnedResult result, Start(sql, options, progress));
     QueryResult out;
     // Statements that change rows (COPY, INSERT, ...) never stream; their single "Count" row is
     // what duckdb_rows_changed reads, which is only valid on a materialized result.
@@ -592,6 +644,79 @@ Result<QueryResult> DuckConnection::ExecuteStatement(std::string_view sql, const
     return out;
   } catch (const std::exception& e) {
     // The C API catches DuckDB's exceptions; only allocation failures and the like land here.
+    duckdb_interrupt(connection_.get());
+    return Status(ErrorCode::kInternal, kEngineError, std::string("engine failure: ") + e.what(),
+                  {{"error_type", "Internal"}});
+  }
+}
+
+// Rows of a started statement, a chunk at a time. Holds the connection: the statement runs until
+// the cursor is exhausted or destroyed (which stops it).
+class DuckCursor final : public Cursor {
+ public:
+  DuckCursor(DuckConnection& connection, OwnedResult result, ExecuteOptions options)
+      : connection_(connection), result_(std::move(result)), options_(std::move(options)) {
+    shape_ = ResultShape::Of(result_.get(), options_.nested_as_json);
+    if (options_.deadline) {
+      timer_ = std::make_unique<Watchdog::Timer>(Watchdog::Instance(), *options_.deadline,
+                                                 [this] { connection_.InterruptFromWatchdog(); });
+    }
+  }
+  ~DuckCursor() override {
+    if (!done_) connection_.AbandonStream(result_.get());
+  }
+
+  const std::vector<std::string>& column_names() const override { return shape_.names; }
+  const std::vector<std::string>& column_types() const override { return shape_.type_names; }
+  const std::vector<bool>& json_columns() const override { return shape_.json_columns; }
+
+  Result<bool> Next(std::vector<Row>* rows) override {
+    if (done_) return false;
+    if (Status stop = connection_.CheckStop(options_); !stop.ok()) return Stopped(stop);
+    OwnedChunk chunk(duckdb_fetch_chunk(*result_.get()));
+    if (chunk.get() == nullptr) {
+      done_ = true;
+      if (const char* error = duckdb_result_error(result_.get())) {
+        return Stopped(EngineError(ErrorTypeNameOf(duckdb_result_error_type(result_.get())), error));
+      }
+      return false;
+    }
+    std::size_t bytes = 0;
+    shape_.AppendRows(chunk.get(), 0, duckdb_data_chunk_get_size(chunk.get()), rows, bytes);
+    return true;
+  }
+
+ private:
+  Status Stopped(const Status& status) {
+    if (!done_) connection_.AbandonStream(result_.get());
+    done_ = true;
+    if (status.code() == "canceled" && timer_ && timer_->fired()) return DeadlineExceeded();
+    return status;
+  }
+
+  DuckConnection& connection_;
+  OwnedResult result_;
+  const ExecuteOptions options_;
+  ResultShape shape_;
+  std::unique_ptr<Watchdog::Timer> timer_;
+  bool done_ = false;
+};
+
+Result<std::unique_ptr<Cursor>> DuckConnection::Open(std::string_view sql, const ExecuteOptions& options) {
+  double progress = -1;
+  try {
+    std::unique_ptr<Watchdog::Timer> timer;
+    if (options.deadline) {
+      timer = std::make_unique<Watchdog::Timer>(Watchdog::Instance(), *options.deadline,
+                                                [this] { InterruptFromWatchdog(); });
+    }
+    auto result = Start(sql, options, progress);
+    if (!result.ok()) {
+      if (result.status().code() == "canceled" && timer && timer->fired()) return DeadlineExceeded();
+      return result.status();
+    }
+    return std::unique_ptr<Cursor>(std::make_unique<DuckCursor>(*this, std::move(result).value(), options));
+  } catch (const std::exception& e) {
     duckdb_interrupt(connection_.get());
     return Status(ErrorCode::kInternal, kEngineError, std::string("engine failure: ") + e.what(),
                   {{"error_type", "Internal"}});

@@ -72,20 +72,40 @@ struct ExecuteOptions {
   std::vector<Param> params;
 };
 
-// A fully fetched (small) result. Values are DuckDB's VARCHAR casts; nullopt is SQL NULL.
+// One row's values: DuckDB's VARCHAR casts (or JSON, see nested_as_json); nullopt is SQL NULL.
+using Row = std::vector<std::optional<std::string>>;
+
+// A fully fetched (small) result.
 struct QueryResult {
   std::vector<std::string> column_names;
   std::vector<std::string> column_types;  // DuckDB logical type names ("BIGINT", "VARCHAR", ...)
-  std::vector<std::vector<std::optional<std::string>>> rows;
+  std::vector<Row> rows;
   std::int64_t rows_changed = 0;          // for statements that change rows (COPY, INSERT)
   bool truncated = false;                 // more rows existed than max_rows (truncate_at_max_rows)
   std::vector<bool> json_columns;         // per column: values are JSON text (nested_as_json)
+};
+
+// A started statement's rows, fetched a chunk at a time (large exports: memory stays bounded by
+// a chunk). Uses its connection until destroyed; destroying it before the end stops the
+// statement. The options' deadline (enforced by the watchdog) and should_stop hold for the whole
+// fetch; max_rows and max_bytes do not apply (the caller decides how much it reads).
+class Cursor {
+ public:
+  virtual ~Cursor() = default;
+  virtual const std::vector<std::string>& column_names() const = 0;
+  virtual const std::vector<std::string>& column_types() const = 0;
+  virtual const std::vector<bool>& json_columns() const = 0;
+  // Appends the next chunk's rows (at most 2,048) to `rows`; false once the result is exhausted.
+  virtual Result<bool> Next(std::vector<Row>* rows) = 0;
 };
 
 class Connection {
  public:
   virtual ~Connection() = default;
   virtual Result<QueryResult> Execute(std::string_view sql, const ExecuteOptions& options = {}) = 0;
+  // Starts the statement and returns its rows to fetch; no other statement may run on this
+  // connection until the cursor is destroyed.
+  virtual Result<std::unique_ptr<Cursor>> Open(std::string_view sql, const ExecuteOptions& options = {}) = 0;
   virtual void Interrupt() = 0;
 };
 

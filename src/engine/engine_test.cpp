@@ -638,3 +638,69 @@ TEST_F(ParamsTest, NestedColumnsComeBackAsJsonWithTheirTypes) {
 
 }  // namespace
 }  // namespace quarry::engine
+
+namespace quarry::engine {
+namespace {
+
+TEST_F(ParamsTest, ACursorFetchesEveryRowAChunkAtATime) {
+  auto cursor = conn_->Open("SELECT i, [i] AS l FROM range(5000) t(i) ORDER BY i", ExecuteOptions{.nested_as_json = true});
+  ASSERT_TRUE(cursor.ok()) << cursor.status().ToString();
+  EXPECT_EQ((*cursor)->column_names(), (std::vector<std::string>{"i", "l"}));
+  EXPECT_EQ((*cursor)->json_columns(), (std::vector<bool>{false, true}));
+  std::vector<Row> rows;
+  int chunks = 0;
+  for (;;) {
+    const std::size_t before = rows.size();
+    auto more = (*cursor)->Next(&rows);
+    ASSERT_TRUE(more.ok()) << more.status().ToString();
+    if (!*more) break;
+    EXPECT_LE(rows.size() - before, 2048u);
+    ++chunks;
+  }
+  EXPECT_EQ(rows.size(), 5000u);
+  EXPECT_GE(chunks, 3);
+  EXPECT_EQ(rows[4999][0], "4999");
+  EXPECT_EQ(rows[4999][1], "[4999]");
+  EXPECT_FALSE(*(*cursor)->Next(&rows)) << "exhausted stays exhausted";
+}
+
+TEST_F(ParamsTest, ACursorDestroyedEarlyStopsItsStatementAndFreesTheConnection) {
+  {
+    auto cursor = conn_->Open("SELECT * FROM range(1000000000)");
+    ASSERT_TRUE(cursor.ok());
+    std::vector<Row> rows;
+    ASSERT_TRUE(*(*cursor)->Next(&rows));
+  }
+  auto next = conn_->Execute("SELECT 42");
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_EQ(next->rows[0][0], "42");
+}
+
+TEST_F(ParamsTest, ACursorHonoursItsDeadlineAndStopFlag) {
+  ExecuteOptions options;
+  options.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+  auto cursor = conn_->Open("SELECT * FROM range(1000000000000)", options);
+  ASSERT_TRUE(cursor.ok());
+  std::vector<Row> rows;
+  Result<bool> more = true;
+  while (more.ok() && *more) {
+    rows.clear();
+    more = (*cursor)->Next(&rows);
+  }
+  ASSERT_FALSE(more.ok());
+  EXPECT_EQ(more.status().code(), "deadline_exceeded");
+
+  std::atomic<bool> stop{false};
+  ExecuteOptions stoppable;
+  stoppable.should_stop = [&] { return stop.load(); };
+  auto second = conn_->Open("SELECT * FROM range(1000000000)", stoppable);
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(*(*second)->Next(&rows));
+  stop = true;
+  auto stopped = (*second)->Next(&rows);
+  ASSERT_FALSE(stopped.ok());
+  EXPECT_EQ(stopped.status().code(), "canceled");
+}
+
+}  // namespace
+}  // namespace quarry::engine

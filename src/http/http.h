@@ -66,6 +66,10 @@ class ResponseStream {
   virtual ~ResponseStream() = default;
   // Appends what is ready to `*out` (maybe nothing); returns false once the stream is complete.
   virtual bool Poll(std::string* out) = 0;
+  // True once the stream failed part-way (checked after Poll returns false): the connection is
+  // then closed without the final chunk, so the client sees an incomplete body, never a short
+  // one that looks complete.
+  virtual bool failed() const { return false; }
 };
 
 struct Response {

@@ -447,6 +447,10 @@ void Session::PollStream() {
 
 void Session::WriteStreamChunk(std::string data, bool more) {
   auto after_write = [self = shared_from_this(), more] {
+    if (!more && self->stream_body_->failed()) {
+      self->stream_.close();  // no final chunk: the body is visibly incomplete
+      return;
+    }
     if (!more) {
       self->FinishStream();
       return;

@@ -72,25 +72,56 @@ void QueryService::Release(const std::string& tenant_id) {
   if (--running_per_tenant_[tenant_id] <= 0) running_per_tenant_.erase(tenant_id);
 }
 
-Result<QueryAnswer> QueryService::Run(const Principal& actor, const QueryRequest& request) {
+struct QueryService::Checked {
+  std::int64_t limit = 0;
+  std::chrono::milliseconds timeout{0};
+  std::chrono::steady_clock::time_point started;
+  CheckedStatement statement;
+  std::map<std::string, DatasetVersion> resolved;  // by dataset name
+};
+
+struct QueryService::Attached {
+  QueryService* service = nullptr;
+  std::string tenant_id;
+  std::string query_id;
+  TenantEngines::Lease engine;
+  std::unique_ptr<engine::Connection> connection;
+  std::shared_ptr<std::atomic<bool>> canceled = std::make_shared<std::atomic<bool>>(false);
+  std::vector<DatasetRead> datasets;
+  bool admitted = false;
+
+  ~Attached() {
+    if (!service) return;
+    {
+      std::lock_guard lock(service->mu_);
+      service->running_.erase(query_id);
+    }
+    connection.reset();  // before the engine lease
+    if (admitted) service->Release(tenant_id);
+  }
+};
+
+Result<QueryService::Checked> QueryService::Check(const Principal& actor, const QueryRequest& request,
+                                                  std::int64_t max_limit, std::int64_t default_limit) {
   QUARRY_RETURN_IF_ERROR(RequireMember(actor));
-  const std::int64_t limit = request.limit.value_or(limits_.default_rows);
-  if (limit < 1 || limit > limits_.max_rows) {
-    return InvalidArgument("invalid_limit", "limit must be between 1 and " + std::to_string(limits_.max_rows));
+  Checked out;
+  out.started = std::chrono::steady_clock::now();
+  out.limit = request.limit.value_or(default_limit);
+  if (out.limit < 1 || out.limit > max_limit) {
+    return InvalidArgument("invalid_limit", "limit must be between 1 and " + std::to_string(max_limit));
   }
   const std::int64_t timeout_ms = request.timeout_ms.value_or(limits_.default_timeout.count());
   if (timeout_ms < 1 || timeout_ms > limits_.max_timeout.count()) {
     return InvalidArgument("invalid_timeout",
                            "timeout_ms must be between 1 and " + std::to_string(limits_.max_timeout.count()));
   }
-  const auto started = std::chrono::steady_clock::now();
+  out.timeout = std::chrono::milliseconds(timeout_ms);
   const std::string& tenant_id = actor.tenant.id;
 
   // Layer 1: the guard, resolving each name it meets to a dataset version of this tenant.
-  std::map<std::string, DatasetVersion> resolved;
   Status lookup_failure;
   auto is_dataset = [&](const std::string& name) {
-    if (resolved.count(name)) return true;
+    if (out.resolved.count(name)) return true;
     auto dataset = datasets_.GetDataset(tenant_id, name);
     if (!dataset.ok()) {
       if (dataset.status().code() != "dataset_not_found") lookup_failure = dataset.status();
@@ -106,7 +137,7 @@ Result<QueryAnswer> QueryService::Run(const Principal& actor, const QueryRequest
                            : found.status();
       return false;
     }
-    resolved.emplace(name, std::move(found).value());
+    out.resolved.emplace(name, std::move(found).value());
     return true;
   };
   auto checked = guard_.Check(request.sql, is_dataset);
@@ -116,84 +147,155 @@ Result<QueryAnswer> QueryService::Run(const Principal& actor, const QueryRequest
                  checked.status().code(), checked.status().message());
     return checked.status();
   }
+  out.statement = std::move(checked).value();
+  return out;
+}
+
+Result<std::shared_ptr<QueryService::Attached>> QueryService::Attach(const Principal& actor,
+                                                                     const QueryRequest& request,
+                                                                     const Checked& checked) {
+  const std::string& tenant_id = actor.tenant.id;
+  QUARRY_RETURN_IF_ERROR(Admit(tenant_id));
+  auto attached = std::make_shared<Attached>();
+  attached->service = this;
+  attached->tenant_id = tenant_id;
+  attached->admitted = true;
+  attached->query_id = NewId("qry", clock_.NowMillis());
+
+  // Layer 2: the tenant's sandboxed engine; each dataset a temporary view on this connection.
+  QUARRY_ASSIGN_OR_RETURN(attached->engine, engines_.Get(tenant_id));
+  QUARRY_ASSIGN_OR_RETURN(attached->connection, attached->engine.database->Connect());
+  for (const std::string& name : checked.statement.datasets) {
+    const DatasetVersion& version = checked.resolved.at(name);
+    QUARRY_ASSIGN_OR_RETURN(std::string file, objects_.ReadLocation(version.storage_prefix + "data.parquet"));
+    auto created = attached->connection->Execute("CREATE OR REPLACE TEMP VIEW " + engine::QuoteIdentifier(name) +
+                                                  " AS SELECT * FROM read_parquet(" + engine::QuoteLiteral(file) + ")");
+    if (!created.ok()) return UserFacing(created.status(), *attached, checked.timeout);
+    attached->datasets.push_back({name, version.version});
+  }
+  std::lock_guard lock(mu_);
+  running_[attached->query_id] = Running{tenant_id, actor.user.id, attached->connection.get(), attached->canceled,
+                                         request.sql.substr(0, 1'000), clock_.NowMillis()};
+  return attached;
+}
+
+engine::ExecuteOptions QueryService::OptionsFor(const Checked& checked, const Attached& attached) const {
+  engine::ExecuteOptions options;
+  options.deadline = checked.started + checked.timeout;
+  options.max_rows = static_cast<std::size_t>(checked.limit);
+  options.truncate_at_max_rows = true;
+  options.nested_as_json = true;
+  options.max_bytes = limits_.max_result_bytes;
+  options.should_stop = [canceled = attached.canceled] { return canceled->load(); };
+  return options;
+}
+
+Status QueryService::UserFacing(const Status& error, const Attached& attached, std::chrono::milliseconds timeout) const {
+  return query::UserFacing(error, attached.engine.private_paths, limits_, engines_.limits().memory_limit_bytes, timeout);
+}
+
+Result<QueryAnswer> QueryService::Run(const Principal& actor, const QueryRequest& request) {
+  QUARRY_ASSIGN_OR_RETURN(Checked checked, Check(actor, request, limits_.max_rows, limits_.default_rows));
+  auto elapsed_ms = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - checked.started)
+        .count();
+  };
 
   // The cache key: everything that determines the answer. Versions are exact, so a published
   // version (or a pin) never meets an answer computed from another.
   std::string cache_key;
-  if (cache_.enabled() && checked->deterministic) {
-    cache_key = tenant_id + '\n' + checked->normalized + '\n' + std::to_string(limit);
+  if (cache_.enabled() && checked.statement.deterministic) {
+    cache_key = actor.tenant.id + '\n' + checked.statement.normalized + '\n' + std::to_string(checked.limit);
     for (const engine::Param& p : request.params) {
       cache_key += fmt::format("\n{}:{}:{}:{}:{}:{}", p.name, static_cast<int>(p.kind), p.bool_value, p.int_value,
                                p.double_value, p.text.size()) + p.text;
     }
-    for (const std::string& name : checked->datasets) {
-      cache_key += "\n" + name + "@" + resolved.at(name).dataset_id + "/" + std::to_string(resolved.at(name).version);
+    for (const std::string& name : checked.statement.datasets) {
+      const DatasetVersion& v = checked.resolved.at(name);
+      cache_key += "\n" + name + "@" + v.dataset_id + "/" + std::to_string(v.version);
     }
     if (auto hit = cache_.Get(cache_key)) {
       QueryAnswer answer;
       answer.query_id = NewId("qry", clock_.NowMillis());
       answer.result = std::move(hit);
       answer.cached = true;
-      for (const std::string& name : checked->datasets) answer.datasets.push_back({name, resolved.at(name).version});
-      answer.elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
+      for (const std::string& name : checked.statement.datasets) {
+        answer.datasets.push_back({name, checked.resolved.at(name).version});
+      }
+      answer.elapsed_ms = elapsed_ms();
       return answer;
     }
   }
 
-  QUARRY_RETURN_IF_ERROR(Admit(tenant_id));
-  struct Admitted {
-    QueryService* service;
-    std::string tenant;
-    ~Admitted() { service->Release(tenant); }
-  } admitted{this, tenant_id};
-
-  // Layer 2: the tenant's sandboxed engine; each dataset a temporary view on this connection.
-  QUARRY_ASSIGN_OR_RETURN(TenantEngines::Lease engine, engines_.Get(tenant_id));
-  QUARRY_ASSIGN_OR_RETURN(std::unique_ptr<engine::Connection> conn, engine.database->Connect());
-  QueryAnswer answer;
-  answer.query_id = NewId("qry", clock_.NowMillis());
-  for (const std::string& name : checked->datasets) {
-    const DatasetVersion& version = resolved.at(name);
-    QUARRY_ASSIGN_OR_RETURN(std::string file, objects_.ReadLocation(version.storage_prefix + "data.parquet"));
-    auto created = conn->Execute("CREATE OR REPLACE TEMP VIEW " + engine::QuoteIdentifier(name) +
-                                 " AS SELECT * FROM read_parquet(" + engine::QuoteLiteral(file) + ")");
-    if (!created.ok()) {
-      return UserFacing(created.status(), engine.private_paths, limits_, engines_.limits().memory_limit_bytes,
-                        std::chrono::milliseconds(timeout_ms));
-    }
-    answer.datasets.push_back({name, version.version});
-  }
-
-  auto canceled = std::make_shared<std::atomic<bool>>(false);
-  {
-    std::lock_guard lock(mu_);
-    running_[answer.query_id] =
-        Running{tenant_id, actor.user.id, conn.get(), canceled, request.sql.substr(0, 1'000), clock_.NowMillis()};
-  }
-  engine::ExecuteOptions options;
-  options.deadline = started + std::chrono::milliseconds(timeout_ms);
-  options.max_rows = static_cast<std::size_t>(limit);
-  options.truncate_at_max_rows = true;
-  options.nested_as_json = true;
-  options.max_bytes = limits_.max_result_bytes;
-  options.should_stop = [canceled] { return canceled->load(); };
+  QUARRY_ASSIGN_OR_RETURN(std::shared_ptr<Attached> attached, Attach(actor, request, checked));
+  engine::ExecuteOptions options = OptionsFor(checked, *attached);
   options.params = request.params;
-  auto result = conn->Execute(checked->sql, options);
-  {
-    std::lock_guard lock(mu_);
-    running_.erase(answer.query_id);
-  }
-  answer.elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started).count();
-  if (!result.ok()) {
-    return UserFacing(result.status(), engine.private_paths, limits_, engines_.limits().memory_limit_bytes,
-                      std::chrono::milliseconds(timeout_ms));
-  }
+  auto result = attached->connection->Execute(checked.statement.sql, options);
+  QueryAnswer answer;
+  answer.query_id = attached->query_id;
+  answer.datasets = attached->datasets;
+  answer.elapsed_ms = elapsed_ms();
+  if (!result.ok()) return UserFacing(result.status(), *attached, checked.timeout);
   answer.result = std::make_shared<const engine::QueryResult>(std::move(result).value());
   if (!cache_key.empty()) cache_.Put(cache_key, answer.result);
   spdlog::info("query {}: tenant={} user={} datasets={} rows={} truncated={} elapsed_ms={}", answer.query_id,
-               tenant_id, actor.user.id, checked->datasets.size(), answer.result->rows.size(), answer.result->truncated,
-               answer.elapsed_ms);
+               actor.tenant.id, actor.user.id, answer.datasets.size(), answer.result->rows.size(),
+               answer.result->truncated, answer.elapsed_ms);
   return answer;
+}
+
+Result<std::unique_ptr<QueryStream>> QueryService::Stream(const Principal& actor, const QueryRequest& request) {
+  QUARRY_ASSIGN_OR_RETURN(Checked checked, Check(actor, request, limits_.max_export_rows, limits_.max_export_rows));
+  QUARRY_ASSIGN_OR_RETURN(std::shared_ptr<Attached> attached, Attach(actor, request, checked));
+  engine::ExecuteOptions options = OptionsFor(checked, *attached);
+  options.params = request.params;
+  auto cursor = attached->connection->Open(checked.statement.sql, options);
+  if (!cursor.ok()) return UserFacing(cursor.status(), *attached, checked.timeout);
+  std::unique_ptr<QueryStream> stream(new QueryStream());
+  stream->service_ = this;
+  stream->query_id_ = attached->query_id;
+  stream->limit_ = checked.limit;
+  stream->timeout_ = checked.timeout;
+  stream->attached_ = attached;
+  stream->cursor_ = std::move(cursor).value();
+  // The first chunk now: a statement that fails at once is an error status, not a broken body.
+  auto first = stream->cursor_->Next(&stream->first_);
+  if (!first.ok()) return UserFacing(first.status(), *attached, checked.timeout);
+  if (!*first) stream->done_ = true;
+  spdlog::info("query {}: tenant={} user={} datasets={} streaming", stream->query_id_, actor.tenant.id,
+               actor.user.id, attached->datasets.size());
+  return stream;
+}
+
+QueryStream::~QueryStream() { cursor_.reset(); }  // stops the statement before the slot goes back
+
+Status QueryStream::UserFacing(const Status& error) const {
+  return service_->UserFacing(error, *std::static_pointer_cast<QueryService::Attached>(attached_), timeout_);
+}
+
+Result<bool> QueryStream::Next(std::vector<engine::Row>* rows) {
+  std::size_t before = rows->size();
+  if (!first_.empty()) {
+    for (auto& row : first_) rows->push_back(std::move(row));
+    first_.clear();
+  } else {
+    if (done_ || truncated_) return false;
+    auto more = cursor_->Next(rows);
+    if (!more.ok()) return UserFacing(more.status());
+    if (!*more) {
+      done_ = true;
+      return false;
+    }
+  }
+  // The limit: keep what fits; one row more than the limit means the result was cut.
+  const std::int64_t got = static_cast<std::int64_t>(rows->size() - before);
+  if (delivered_ + got > limit_) {
+    rows->resize(before + static_cast<std::size_t>(limit_ - delivered_));
+    truncated_ = true;
+    cursor_.reset();
+  }
+  delivered_ += static_cast<std::int64_t>(rows->size() - before);
+  return true;
 }
 
 Result<QueryAnswer> QueryService::Preview(const Principal& actor, const std::string& dataset, std::int64_t rows) {

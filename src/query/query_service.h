@@ -45,6 +45,45 @@ struct QueryLimits {
   std::int64_t max_rows = 100'000;
   int max_concurrent_per_tenant = 4;
   std::size_t max_result_bytes = 64u << 20;  // text of the values; beyond, truncated
+  std::int64_t max_export_rows = 10'000'000;  // streamed answers (Stream): rows at most
+};
+
+class QueryService;
+
+// A query whose rows are read a chunk at a time (CSV exports): server memory stays bounded by a
+// chunk whatever the result's size. It holds one of the tenant's query slots and its engine
+// connection until destroyed; destroying it before the end stops the statement (a client that
+// went away). Used by one thread at a time.
+class QueryStream {
+ public:
+  ~QueryStream();
+  QueryStream(const QueryStream&) = delete;
+  QueryStream& operator=(const QueryStream&) = delete;
+
+  const std::string& query_id() const { return query_id_; }
+  const std::vector<std::string>& column_names() const { return cursor_->column_names(); }
+  const std::vector<bool>& json_columns() const { return cursor_->json_columns(); }
+  // Appends the next rows (a chunk); false once every row up to the limit has been read.
+  // Errors: deadline_exceeded, canceled, query_failed (as QueryService::Run).
+  Result<bool> Next(std::vector<engine::Row>* rows);
+  bool truncated() const { return truncated_; }  // the limit cut the result short
+
+ private:
+  friend class QueryService;
+  QueryStream() = default;
+
+  Status UserFacing(const Status& error) const;
+
+  QueryService* service_ = nullptr;
+  std::string query_id_;
+  std::int64_t limit_ = 0;
+  std::int64_t delivered_ = 0;
+  std::vector<engine::Row> first_;  // the first chunk, read when the stream opened
+  bool truncated_ = false;
+  bool done_ = false;
+  std::chrono::milliseconds timeout_{0};
+  std::shared_ptr<void> attached_;  // the query's slot, engine and connection (QueryService)
+  std::unique_ptr<engine::Cursor> cursor_;  // declared after: destroyed before the connection
 };
 
 struct QueryRequest {
@@ -76,6 +115,10 @@ class QueryService {
         limits_(limits) {}
 
   Result<QueryAnswer> Run(const Principal& actor, const QueryRequest& request);
+  // Like Run, for answers read a chunk at a time (no result cache, no byte cap; `limit` at most
+  // max_export_rows, which is also the default). The first chunk is read before it returns, so
+  // errors of the statement's start are errors here.
+  Result<std::unique_ptr<QueryStream>> Stream(const Principal& actor, const QueryRequest& request);
   // The first `rows` rows of a dataset (its current version), through the same path as Run.
   Result<QueryAnswer> Preview(const Principal& actor, const std::string& dataset, std::int64_t rows);
   // The dataset's columns as the engine sees them (DESCRIBE), through the same path as Run.
@@ -96,6 +139,19 @@ class QueryService {
   ResultCache::Stats cache_stats() const { return cache_.stats(); }
 
  private:
+  friend class QueryStream;
+  // What Run and Stream share. Checked: the request's limits, the statement through the guard
+  // (layer 1) and the dataset versions it reads. Attached: a query slot of the tenant, its
+  // engine (layer 2), a connection with the datasets as views, the query registered as running;
+  // all given back when it is destroyed.
+  struct Checked;
+  struct Attached;
+  Result<Checked> Check(const Principal& actor, const QueryRequest& request, std::int64_t max_limit,
+                        std::int64_t default_limit);
+  Result<std::shared_ptr<Attached>> Attach(const Principal& actor, const QueryRequest& request,
+                                           const Checked& checked);
+  engine::ExecuteOptions OptionsFor(const Checked& checked, const Attached& attached) const;
+  Status UserFacing(const Status& error, const Attached& attached, std::chrono::milliseconds timeout) const;
   struct Running {
     std::string tenant_id;
     std::string user_id;

@@ -143,6 +143,28 @@ TEST_F(QueryApi, LimitTruncatesAndCsvStreamsTheSameRows) {
   EXPECT_EQ(Query(*server_, key_, {{"sql", "SELECT 1"}, {"sqll", "typo"}}).status, 400);
 }
 
+TEST_F(QueryApi, CsvAnswersStreamPastTheRowCapWithBoundedMemory) {
+  // 300,000 rows: three times query.max_rows, streamed with chunked transfer.
+  auto r = Query(*server_, key_, {{"sql", "SELECT i, 'row ' || i AS label FROM range(300000) t(i) ORDER BY i"},
+                                  {"format", "csv"}});
+  ASSERT_EQ(r.status, 200) << r.body.substr(0, 300);
+  EXPECT_EQ(r.headers["transfer-encoding"], "chunked");
+  EXPECT_TRUE(r.headers["x-quarry-query-id"].starts_with("qry_"));
+  EXPECT_EQ(std::count(r.body.begin(), r.body.end(), '\n'), 300'001);
+  EXPECT_TRUE(r.body.starts_with("i,label\r\n0,row 0\r\n"));
+  EXPECT_TRUE(r.body.ends_with("299999,row 299999\r\n"));
+  // A limit stops the stream there.
+  auto limited = Query(*server_, key_, {{"sql", "SELECT * FROM range(100000)"}, {"format", "csv"}, {"limit", 10}});
+  EXPECT_EQ(std::count(limited.body.begin(), limited.body.end(), '\n'), 11);
+  // An error before the first row is a status; one part-way breaks the body (never a short one
+  // that looks complete).
+  EXPECT_EQ(Query(*server_, key_, {{"sql", "SELECT * FROM nope"}, {"format", "csv"}}).status, 404);
+  auto broken = Query(*server_, key_, {{"sql", "SELECT * FROM range(1000000000000)"}, {"format", "csv"},
+                                       {"timeout_ms", 1000}});
+  EXPECT_EQ(broken.status, 0) << "the transfer must fail: " << broken.body.size() << " bytes";
+  EXPECT_EQ(Query(*server_, key_, {{"sql", "SELECT 1"}}).status, 200);
+}
+
 TEST_F(QueryApi, HostileSqlIsDeniedWithTheConstructAndPosition) {
   struct Case {
     std::string sql;
