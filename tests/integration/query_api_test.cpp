@@ -165,6 +165,27 @@ TEST_F(QueryApi, CsvAnswersStreamPastTheRowCapWithBoundedMemory) {
   EXPECT_EQ(Query(*server_, key_, {{"sql", "SELECT 1"}}).status, 200);
 }
 
+TEST_F(QueryApi, AClientThatDisconnectsFromAStreamStopsItsQuery) {
+  const std::string body = R"json({"sql": "SELECT * FROM range(1000000000000)", "format": "csv", "timeout_ms": 60000})json";
+  {
+    RawConnection client(server_->host(), server_->port());
+    ASSERT_TRUE(client.connected());
+    ASSERT_TRUE(client.Send("POST /v1/query HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key_ +
+                            "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                            "\r\n\r\n" + body));
+    const std::string start = client.ReadUntil("range\r\n0\r\n", 10'000ms);
+    ASSERT_NE(start.find("200 OK"), std::string::npos) << start.substr(0, 300);
+    auto listed = Json(server_->Request("GET", "/v1/queries", key_));
+    EXPECT_EQ(listed.at("items").as_array().size(), 1u) << "the streaming query runs";
+  }  // the client goes away
+  const auto end = std::chrono::steady_clock::now() + 20s;
+  std::size_t running = 1;
+  while (running > 0 && std::chrono::steady_clock::now() < end) {
+    running = Json(server_->Request("GET", "/v1/queries", key_)).at("items").as_array().size();
+  }
+  EXPECT_EQ(running, 0u) << "the query still runs after its client left";
+}
+
 TEST_F(QueryApi, HostileSqlIsDeniedWithTheConstructAndPosition) {
   struct Case {
     std::string sql;
