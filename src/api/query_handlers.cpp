@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <fstream>
 
 #include "api/handler_support.h"
 #include "api/result_json.h"
@@ -91,9 +92,9 @@ Result<ParsedQuery> ParseQuery(const http::Request& req) {
   QUARRY_ASSIGN_OR_RETURN(parsed.request.timeout_ms, fields.Int("timeout_ms", 1, 24LL * 3'600'000));
   QUARRY_ASSIGN_OR_RETURN(auto format, fields.String("format"));
   if (format) parsed.format = *format;
-  if (parsed.format != "json" && parsed.format != "csv") {
+  if (parsed.format != "json" && parsed.format != "csv" && parsed.format != "parquet") {
     return InvalidArgument("unsupported_format",
-                           "format must be json or csv (parquet and Arrow IPC results are not available yet)");
+                           "format must be json, csv or parquet (Arrow IPC results are not available yet)");
   }
   QUARRY_RETURN_IF_ERROR(fields.RejectUnknownFields());
   return parsed;
@@ -165,12 +166,50 @@ class CsvStream final : public http::ResponseStream {
   bool failed_ = false;
 };
 
+// A Parquet answer: the file the query wrote, sent in 256 KiB chunks, deleted afterwards (with
+// the QueryExport).
+class FileStream final : public http::ResponseStream {
+ public:
+  explicit FileStream(std::unique_ptr<query::QueryExport> file) : file_(std::move(file)), in_(file_->path(), std::ios::binary) {}
+
+  bool Poll(std::string* out) override {
+    if (!in_) {
+      failed_ = true;
+      return false;
+    }
+    out->resize(256 * 1024);
+    in_.read(out->data(), static_cast<std::streamsize>(out->size()));
+    out->resize(static_cast<std::size_t>(in_.gcount()));
+    if (in_.bad()) failed_ = true;
+    return in_.good();
+  }
+  bool failed() const override { return failed_; }
+
+ private:
+  std::unique_ptr<query::QueryExport> file_;
+  std::ifstream in_;
+  bool failed_ = false;
+};
+
 }  // namespace
 
 void RegisterQueryRoutes(http::Router& router, AppContext& app) {
   router.Add({"POST", "/v1/query", Authed(app, [&app](http::Request& req, const Principal& p) {
                 auto parsed = ParseQuery(req);
                 if (!parsed.ok()) return Problem(req, parsed.status());
+                if (parsed->format == "parquet") {
+                  auto file = app.queries.ExportParquet(p, parsed->request);
+                  if (!file.ok()) return QueryProblem(req, file.status());
+                  http::Response parquet;
+                  parquet.content_type = "application/vnd.apache.parquet";
+                  parquet.headers.emplace_back("X-Quarry-Query-Id", (*file)->query_id());
+                  parquet.headers.emplace_back("X-Quarry-Rows", std::to_string((*file)->rows()));
+                  parquet.headers.emplace_back("Content-Disposition",
+                                               "attachment; filename=\"" + (*file)->query_id() + ".parquet\"");
+                  parquet.stream_poll_interval = std::chrono::milliseconds(0);
+                  parquet.stream = std::make_shared<FileStream>(std::move(file).value());
+                  return parquet;
+                }
                 if (parsed->format == "csv") {
                   auto stream = app.queries.Stream(p, parsed->request);
                   if (!stream.ok()) return QueryProblem(req, stream.status());

@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -116,6 +117,13 @@ int RunServe(const ConfigFlags& flags) {
                                       catalog::ResumableUploadOptions{paths.uploads(), config.ingest_max_upload_bytes,
                                                                       config.ingest_upload_expiry});
   (void)resumable.SweepExpired();
+  // Spill files and Parquet exports of a previous run: nothing in query_tmp outlives a process.
+  {
+    std::error_code ec;
+    std::filesystem::remove_all(paths.query_tmp(), ec);
+    std::filesystem::create_directories(paths.query_tmp(), ec);
+    std::filesystem::permissions(paths.query_tmp(), std::filesystem::perms::owner_all, ec);
+  }
   query::GuardOptions guard_options;
   guard_options.temp_directory = paths.query_tmp() + "/.parser";
   auto guard = query::OpenStatementGuard(guard_options);

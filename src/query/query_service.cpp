@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 
 #include "auth/permissions.h"
 #include "common/ids.h"
@@ -265,6 +266,31 @@ Result<std::unique_ptr<QueryStream>> QueryService::Stream(const Principal& actor
   spdlog::info("query {}: tenant={} user={} datasets={} streaming", stream->query_id_, actor.tenant.id,
                actor.user.id, attached->datasets.size());
   return stream;
+}
+
+Result<std::unique_ptr<QueryExport>> QueryService::ExportParquet(const Principal& actor, const QueryRequest& request) {
+  QUARRY_ASSIGN_OR_RETURN(Checked checked, Check(actor, request, limits_.max_export_rows, limits_.max_export_rows));
+  QUARRY_ASSIGN_OR_RETURN(std::shared_ptr<Attached> attached, Attach(actor, request, checked));
+  // The engine may write only inside its own temporary directory (and, as DuckDB allows, its
+  // storage, which this never names).
+  const std::string path = attached->engine.private_paths.at(1) + "/export-" + attached->query_id + ".parquet";
+  engine::ExecuteOptions options = OptionsFor(checked, *attached);
+  options.params = request.params;
+  options.nested_as_json = false;
+  auto written = attached->connection->Execute(
+      "COPY (SELECT * FROM (\n" + checked.statement.sql + "\n) AS quarry_export LIMIT " + std::to_string(checked.limit) +
+          ") TO " + engine::QuoteLiteral(path) + " (FORMAT parquet, COMPRESSION zstd)",
+      options);
+  auto answer = std::make_unique<QueryExport>(attached->query_id, path, written.ok() ? written->rows_changed : 0);
+  if (!written.ok()) return UserFacing(written.status(), *attached, checked.timeout);  // the file goes with `answer`
+  spdlog::info("query {}: tenant={} user={} datasets={} exported {} rows as Parquet", answer->query_id(),
+               actor.tenant.id, actor.user.id, attached->datasets.size(), answer->rows());
+  return answer;
+}
+
+QueryExport::~QueryExport() {
+  std::error_code ec;
+  std::filesystem::remove(path_, ec);
 }
 
 QueryStream::~QueryStream() { cursor_.reset(); }  // stops the statement before the slot goes back

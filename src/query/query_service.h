@@ -50,6 +50,25 @@ struct QueryLimits {
 
 class QueryService;
 
+// A query's answer written as a Parquet file (format=parquet) in the tenant engine's temporary
+// directory, to be sent and then forgotten: destroying this deletes the file.
+class QueryExport {
+ public:
+  QueryExport(std::string query_id, std::string path, std::int64_t rows)
+      : query_id_(std::move(query_id)), path_(std::move(path)), rows_(rows) {}
+  ~QueryExport();
+  QueryExport(const QueryExport&) = delete;
+  QueryExport& operator=(const QueryExport&) = delete;
+  const std::string& query_id() const { return query_id_; }
+  const std::string& path() const { return path_; }
+  std::int64_t rows() const { return rows_; }
+
+ private:
+  std::string query_id_;
+  std::string path_;
+  std::int64_t rows_ = 0;
+};
+
 // A query whose rows are read a chunk at a time (CSV exports): server memory stays bounded by a
 // chunk whatever the result's size. It holds one of the tenant's query slots and its engine
 // connection until destroyed; destroying it before the end stops the statement (a client that
@@ -119,6 +138,10 @@ class QueryService {
   // max_export_rows, which is also the default). The first chunk is read before it returns, so
   // errors of the statement's start are errors here.
   Result<std::unique_ptr<QueryStream>> Stream(const Principal& actor, const QueryRequest& request);
+  // Like Stream, but the answer (at most `limit` rows, default and maximum max_export_rows) is
+  // written as one zstd-compressed Parquet file first. Statements that cannot be a subquery
+  // (EXPLAIN) fail with query_failed.
+  Result<std::unique_ptr<QueryExport>> ExportParquet(const Principal& actor, const QueryRequest& request);
   // The first `rows` rows of a dataset (its current version), through the same path as Run.
   Result<QueryAnswer> Preview(const Principal& actor, const std::string& dataset, std::int64_t rows);
   // The dataset's columns as the engine sees them (DESCRIBE), through the same path as Run.

@@ -78,6 +78,53 @@ std::size_t SkipSpace(std::string_view sql, std::size_t i) {
   return i;
 }
 
+// `body` without trailing semicolons, whitespace and comments, so that it can be embedded in a
+// larger statement (COPY (...) TO for exports). Quotes ('', "", $tag$...$tag$) and comments are
+// tracked so that a ';' inside them is never taken for the end.
+std::string_view TrimTrailing(std::string_view body) {
+  std::size_t last = 0;  // one past the last significant character
+  std::size_t i = 0;
+  while (i < body.size()) {
+    const char c = body[i];
+    if (c == '\'' || c == '"') {
+      std::size_t j = i + 1;
+      while (j < body.size()) {
+        if (body[j] == c) {
+          if (j + 1 < body.size() && body[j + 1] == c) {
+            j += 2;
+            continue;
+          }
+          break;
+        }
+        ++j;
+      }
+      i = std::min(j + 1, body.size());
+      last = i;
+    } else if (body.substr(i, 2) == "--" || body.substr(i, 2) == "/*") {
+      i = SkipSpace(body, i);
+    } else if (c == '$') {
+      std::size_t j = i + 1;
+      while (j < body.size() && (std::isalnum(static_cast<unsigned char>(body[j])) || body[j] == '_')) ++j;
+      if (j < body.size() && body[j] == '$' && !(j > i + 1 && std::isdigit(static_cast<unsigned char>(body[i + 1])))) {
+        const std::string_view tag = body.substr(i, j - i + 1);
+        const std::size_t end = body.find(tag, j + 1);
+        i = end == std::string_view::npos ? body.size() : end + tag.size();
+      } else {
+        i = j;
+      }
+      last = i;
+    } else if (std::isspace(static_cast<unsigned char>(c))) {
+      ++i;
+    } else if (c == ';') {
+      ++i;  // not significant: a statement separator (only a trailing one can remain here)
+    } else {
+      ++i;
+      last = i;
+    }
+  }
+  return body.substr(0, last);
+}
+
 // The keyword at `i` (letters only), uppercase, and where it ends.
 std::pair<std::string, std::size_t> KeywordAt(std::string_view sql, std::size_t i) {
   std::size_t end = i;
@@ -339,7 +386,8 @@ class DuckStatementGuard final : public StatementGuard {
     TreeChecker checker(is_dataset);
     Status checked = checker.Walk(statements->value());
     if (!checked.ok()) return ShiftPosition(checked, start);
-    CheckedStatement out{prefix + body, checker.datasets(), {}, checker.deterministic() && prefix != "EXPLAIN ANALYZE "};
+    CheckedStatement out{prefix + std::string(TrimTrailing(body)), checker.datasets(), {},
+                         checker.deterministic() && prefix != "EXPLAIN ANALYZE "};
     Normalize(statements->value());
     out.normalized = prefix + json::serialize(statements->value());
     return out;

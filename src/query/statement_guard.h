@@ -38,7 +38,9 @@ struct GuardOptions {
 };
 
 struct CheckedStatement {
-  std::string sql;                    // what to execute (EXPLAIN is re-assembled from its parts)
+  // What to execute: the checked text without trailing semicolons and comments (EXPLAIN is
+  // re-assembled from its parts), so that it may be embedded in a larger statement.
+  std::string sql;
   std::vector<std::string> datasets;  // datasets it reads, lowercase, each once, in order of appearance
   // The parse tree without source positions: equal for statements that differ only in spacing,
   // comments or keyword case (the result cache's key).
