@@ -6,6 +6,8 @@
 //      run on an engine sandboxed like a tenant's but allowed no directory at all, so any file
 //      or network access it attempts fails with DuckDB's Permission error, and a settings change
 //      fails as locked. Either means layer 1 has a gap: the input is reported and the run aborts.
+//      The same holds for the statement embedded as Parquet exports embed it (a subquery of its
+//      trimmed text).
 // A statement runs at most 200 ms (the engine's deadline) and returns at most 100 rows.
 #include <unistd.h>
 
@@ -70,14 +72,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   options.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
   options.max_rows = 100;
   options.truncate_at_max_rows = true;
-  auto result = (*conn)->Execute(checked->sql, options);
-  if (result.ok()) return 0;
-  const auto& details = result.status().details();
-  auto type = details.find("error_type");
-  const std::string message = result.status().message();
-  if ((type != details.end() && type->second == "Permission") ||
-      message.find("lock_configuration") != std::string::npos) {
-    Fail("the guard accepted a statement that layer 2 had to stop: [" + sql + "] -> " + message);
+  // The statement as checked, and embedded as exports embed it.
+  for (const std::string& statement :
+       {checked->sql, "SELECT * FROM (\n" + checked->embeddable_sql + "\n) AS quarry_export LIMIT 5"}) {
+    auto result = (*conn)->Execute(statement, options);
+    if (result.ok()) continue;
+    const auto& details = result.status().details();
+    auto type = details.find("error_type");
+    const std::string message = result.status().message();
+    if ((type != details.end() && type->second == "Permission") ||
+        message.find("lock_configuration") != std::string::npos) {
+      Fail("the guard accepted a statement that layer 2 had to stop: [" + sql + "] as [" + statement + "] -> " +
+           message);
+    }
   }
   return 0;
 }

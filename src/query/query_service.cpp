@@ -278,7 +278,7 @@ Result<std::unique_ptr<QueryExport>> QueryService::ExportParquet(const Principal
   options.params = request.params;
   options.nested_as_json = false;
   auto written = attached->connection->Execute(
-      "COPY (SELECT * FROM (\n" + checked.statement.sql + "\n) AS quarry_export LIMIT " + std::to_string(checked.limit) +
+      "COPY (SELECT * FROM (\n" + checked.statement.embeddable_sql + "\n) AS quarry_export LIMIT " + std::to_string(checked.limit) +
           ") TO " + engine::QuoteLiteral(path) + " (FORMAT parquet, COMPRESSION zstd)",
       options);
   auto answer = std::make_unique<QueryExport>(attached->query_id, path, written.ok() ? written->rows_changed : 0);

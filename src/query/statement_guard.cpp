@@ -386,7 +386,7 @@ class DuckStatementGuard final : public StatementGuard {
     TreeChecker checker(is_dataset);
     Status checked = checker.Walk(statements->value());
     if (!checked.ok()) return ShiftPosition(checked, start);
-    CheckedStatement out{prefix + std::string(TrimTrailing(body)), checker.datasets(), {},
+    CheckedStatement out{prefix + body, prefix + std::string(TrimTrailing(body)), checker.datasets(), {},
                          checker.deterministic() && prefix != "EXPLAIN ANALYZE "};
     Normalize(statements->value());
     out.normalized = prefix + json::serialize(statements->value());

@@ -38,9 +38,11 @@ struct GuardOptions {
 };
 
 struct CheckedStatement {
-  // What to execute: the checked text without trailing semicolons and comments (EXPLAIN is
-  // re-assembled from its parts), so that it may be embedded in a larger statement.
-  std::string sql;
+  std::string sql;  // what to execute: the checked text (EXPLAIN re-assembled from its parts)
+  // `sql` without trailing semicolons and comments, to embed in a larger statement (exports).
+  // Trimmed by a scan of quotes and comments: were it ever to cut differently from DuckDB's
+  // lexer, the embedding statement fails to parse; it never runs a different statement.
+  std::string embeddable_sql;
   std::vector<std::string> datasets;  // datasets it reads, lowercase, each once, in order of appearance
   // The parse tree without source positions: equal for statements that differ only in spacing,
   // comments or keyword case (the result cache's key).

@@ -68,10 +68,11 @@ TEST_F(StatementGuardTest, ReadOnlyQueriesPassAndNameTheDatasetsTheyRead) {
     EXPECT_EQ(checked->datasets, c.datasets) << c.sql;
   }
   EXPECT_EQ(Check("  explain   SELECT 1")->sql, "EXPLAIN SELECT 1");
-  EXPECT_EQ(Check("SELECT 1 ; -- done\n/* really */ ")->sql, "SELECT 1");
-  EXPECT_EQ(Check("SELECT ';' AS s, \"a;\" AS t; ")->sql, "SELECT ';' AS s, \"a;\" AS t");
-  EXPECT_EQ(Check("SELECT $$x; -- y$$ AS d;")->sql, "SELECT $$x; -- y$$ AS d");
-  EXPECT_EQ(Check("SELECT $1::INT -- the value")->sql, "SELECT $1::INT");
+  EXPECT_EQ(Check("SELECT 1 ; -- done\n/* really */ ")->sql, "SELECT 1 ; -- done\n/* really */ ");
+  EXPECT_EQ(Check("SELECT 1 ; -- done\n/* really */ ")->embeddable_sql, "SELECT 1");
+  EXPECT_EQ(Check("SELECT ';' AS s, \"a;\" AS t; ")->embeddable_sql, "SELECT ';' AS s, \"a;\" AS t");
+  EXPECT_EQ(Check("SELECT $$x; -- y$$ AS d;")->embeddable_sql, "SELECT $$x; -- y$$ AS d");
+  EXPECT_EQ(Check("SELECT $1::INT -- the value")->embeddable_sql, "SELECT $1::INT");
   EXPECT_EQ(Check("EXPLAIN ANALYSE SELECT 1")->sql, "EXPLAIN ANALYZE SELECT 1");
 }
 
