@@ -13,6 +13,8 @@
 //   throughput  a cheap query (one order by id) from 32 keep-alive connections (wrk, 2
 //               threads, BENCH_SECONDS, default 10): requests per second, with the result cache
 //               off and then on (the same data dir, the server restarted).
+//   postgres    with BENCH_QUERY_PG_URL: the aggregate on PostgreSQL (unlogged table, same rows),
+//               for reference.
 // Target (issue 6): aggregate HTTP p50 <= 1.15 x in-process p50 + 2 ms.
 // Usage: quarry_bench_query QUARRY_BINARY OUT_JSON [ROWS]
 #include <signal.h>
@@ -107,6 +109,46 @@ double Throughput(const std::string& url, const std::string& key, const std::str
   return std::stod(m[1]);
 }
 
+// For reference only: the aggregate's p50 on PostgreSQL (an unlogged table loaded from the same
+// CSV, then ANALYZE), when BENCH_QUERY_PG_URL names a server (psql on the PATH); -1 otherwise.
+double PostgresAggregateP50(const std::string& csv, const std::string& work, const std::string& aggregate) {
+  const char* url = std::getenv("BENCH_QUERY_PG_URL");
+  if (!url || !*url) return -1;
+  const std::string psql = "/usr/bin/psql";
+  const std::string table = "quarry_bench_orders";
+  auto run = [&](const std::vector<std::string>& extra, const std::string& log) {
+    std::vector<std::string> args = {psql, url, "-v", "ON_ERROR_STOP=1", "-q"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Wait(Spawn(args, log));
+  };
+  if (run({"-c", "DROP TABLE IF EXISTS " + table + "; CREATE UNLOGGED TABLE " + table +
+                     " (id bigint, customer text, amount numeric, day date, region text, note text)"},
+          work + "/psql.log") != 0 ||
+      run({"-c", "\\copy " + table + " FROM '" + csv + "' WITH (FORMAT csv, HEADER true)"}, work + "/psql.log") != 0 ||
+      run({"-c", "ANALYZE " + table}, work + "/psql.log") != 0) {
+    return -1;
+  }
+  std::string sql = aggregate;
+  sql.replace(sql.find("FROM orders"), 11, "FROM " + table);
+  std::ofstream script(work + "/pg.sql");
+  script << "\\timing on\n";
+  for (int i = 0; i < 13; ++i) script << sql << ";\n";
+  script.close();
+  const int exit = run({"-f", work + "/pg.sql"}, work + "/pg.out");
+  (void)run({"-c", "DROP TABLE IF EXISTS " + table}, work + "/psql.log");
+  if (exit != 0) return -1;
+  std::ifstream in(work + "/pg.out");
+  std::vector<double> ms;
+  std::string line;
+  std::smatch m;
+  while (std::getline(in, line)) {
+    if (std::regex_search(line, m, std::regex(R"(Time: ([0-9.]+) ms)"))) ms.push_back(std::stod(m[1]));
+  }
+  if (ms.size() < 13) return -1;
+  ms.erase(ms.begin(), ms.begin() + 3);  // warm-up
+  return Summarize(ms).p50_ms;
+}
+
 std::string FindParquet(const std::string& storage) {
   for (const auto& entry : fs::recursive_directory_iterator(storage)) {
     if (entry.path().filename() == "data.parquet") return entry.path().string();
@@ -144,7 +186,6 @@ int main(int argc, char** argv) {
                  work + "/upload.log")) != 0) {
     Die("the upload failed; see " + work + "/upload.log");
   }
-  fs::remove(csv);
   const std::string parquet = FindParquet(server.dir + "/storage");
 
   const std::vector<Case> cases = {
@@ -153,6 +194,8 @@ int main(int argc, char** argv) {
       {"filter", "SELECT * FROM orders WHERE customer = 'customer_4242' ORDER BY id", 30},
       {"export", "SELECT * FROM orders WHERE id < 100007 ORDER BY id", 8},
   };
+  const double pg_p50 = PostgresAggregateP50(csv, work, cases[0].sql);
+  fs::remove(csv);
   auto db = Engine(work + "/duck_tmp", kThreads, kMemoryLimit, /*parquet_metadata_cache=*/true);
   quarry::client::ApiClient api(server.url, key, std::chrono::seconds(120));
   std::map<std::string, Latency> local, http;
@@ -184,6 +227,12 @@ int main(int argc, char** argv) {
              export_json.p50_ms, export_json.p50_ms / local["export"].p50_ms);
   fmt::print("aggregate: HTTP p50 {:.2f} ms against the target 1.15 x {:.2f} + 2 = {:.2f} ms\n",
              http["aggregate"].p50_ms, local["aggregate"].p50_ms, target);
+  if (pg_p50 >= 0) {
+    fmt::print("aggregate on PostgreSQL 15 (reference): p50 {:.2f} ms ({:.1f} x Quarry over HTTP)\n", pg_p50,
+               pg_p50 / http["aggregate"].p50_ms);
+  } else {
+    fmt::print("aggregate on PostgreSQL: n/a (set BENCH_QUERY_PG_URL)\n");
+  }
   fmt::print("cheap query, 32 connections, cache off: {:.0f} requests/s ({} not 2xx)\n", rps, non_2xx);
   fmt::print("cheap query, 32 connections, cache on:  {:.0f} requests/s ({} not 2xx)\n", rps_cached, non_2xx_cached);
 
@@ -199,6 +248,7 @@ int main(int argc, char** argv) {
   figures["cheap_query_rps_32_connections_cached"] = rps_cached;
   figures["cheap_query_non_2xx"] = non_2xx + non_2xx_cached;
   figures["rows"] = rows;
+  if (pg_p50 >= 0) figures["aggregate_postgres_p50_ms"] = pg_p50;
   boost::json::object doc{{"bench", "query"},
                           {"figures", figures},
                           {"checks", boost::json::array{boost::json::object{{"name", "aggregate_http_p50_ms"},
