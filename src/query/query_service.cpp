@@ -7,6 +7,7 @@
 
 #include "auth/permissions.h"
 #include "common/ids.h"
+#include "query/connection_pool.h"
 
 #include <fmt/format.h>
 
@@ -86,7 +87,8 @@ struct QueryService::Attached {
   std::string tenant_id;
   std::string query_id;
   TenantEngines::Lease engine;
-  std::unique_ptr<engine::Connection> connection;
+  std::unique_ptr<PooledConnection> pooled;
+  engine::Connection* connection = nullptr;  // pooled->connection
   std::shared_ptr<std::atomic<bool>> canceled = std::make_shared<std::atomic<bool>>(false);
   std::vector<DatasetRead> datasets;
   bool admitted = false;
@@ -97,7 +99,8 @@ struct QueryService::Attached {
       std::lock_guard lock(service->mu_);
       service->running_.erase(query_id);
     }
-    connection.reset();  // before the engine lease
+    if (pooled && engine.connections) engine.connections->Give(std::move(pooled));  // before the engine lease
+    pooled.reset();
     if (admitted) service->Release(tenant_id);
   }
 };
@@ -165,17 +168,27 @@ Result<std::shared_ptr<QueryService::Attached>> QueryService::Attach(const Princ
 
   // Layer 2: the tenant's sandboxed engine; each dataset a temporary view on this connection.
   QUARRY_ASSIGN_OR_RETURN(attached->engine, engines_.Get(tenant_id));
-  QUARRY_ASSIGN_OR_RETURN(attached->connection, attached->engine.database->Connect());
+  QUARRY_ASSIGN_OR_RETURN(attached->pooled, attached->engine.connections->Take());
+  attached->connection = attached->pooled->connection.get();
   for (const std::string& name : checked.statement.datasets) {
     const DatasetVersion& version = checked.resolved.at(name);
-    QUARRY_ASSIGN_OR_RETURN(std::string file, objects_.ReadLocation(version.storage_prefix + "data.parquet"));
-    auto created = attached->connection->Execute("CREATE OR REPLACE TEMP VIEW " + engine::QuoteIdentifier(name) +
-                                                  " AS SELECT * FROM read_parquet(" + engine::QuoteLiteral(file) + ")");
-    if (!created.ok()) return UserFacing(created.status(), *attached, checked.timeout);
+    // A pooled connection may hold this view already; it is (re)made unless it reads exactly
+    // this version. Every name a statement reads is refreshed here, so no query ever meets a
+    // stale view.
+    const std::string reads = version.dataset_id + "/" + std::to_string(version.version);
+    auto held = attached->pooled->views.find(name);
+    if (held == attached->pooled->views.end() || held->second != reads) {
+      attached->pooled->views.erase(name);
+      QUARRY_ASSIGN_OR_RETURN(std::string file, objects_.ReadLocation(version.storage_prefix + "data.parquet"));
+      auto created = attached->connection->Execute("CREATE OR REPLACE TEMP VIEW " + engine::QuoteIdentifier(name) +
+                                                    " AS SELECT * FROM read_parquet(" + engine::QuoteLiteral(file) + ")");
+      if (!created.ok()) return UserFacing(created.status(), *attached, checked.timeout);
+      attached->pooled->views[name] = reads;
+    }
     attached->datasets.push_back({name, version.version});
   }
   std::lock_guard lock(mu_);
-  running_[attached->query_id] = Running{tenant_id, actor.user.id, attached->connection.get(), attached->canceled,
+  running_[attached->query_id] = Running{tenant_id, actor.user.id, attached->connection, attached->canceled,
                                          request.sql.substr(0, 1'000), clock_.NowMillis()};
   return attached;
 }

@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 
 #include "engine/engine.h"
+#include "query/connection_pool.h"
 
 namespace quarry::query {
 namespace {
@@ -326,7 +327,7 @@ void Normalize(json::value& value) {
 class DuckStatementGuard final : public StatementGuard {
  public:
   DuckStatementGuard(GuardOptions options, std::unique_ptr<engine::Database> parser)
-      : options_(std::move(options)), parser_(std::move(parser)) {}
+      : options_(std::move(options)), parser_(std::shared_ptr<engine::Database>(std::move(parser)), 16) {}
 
   Result<CheckedStatement> Check(std::string_view sql,
                                  const std::function<bool(const std::string&)>& is_dataset) override {
@@ -355,11 +356,13 @@ class DuckStatementGuard final : public StatementGuard {
     }
     const std::string body(sql.substr(start));
 
-    QUARRY_ASSIGN_OR_RETURN(std::unique_ptr<engine::Connection> conn, parser_->Connect());
+    QUARRY_ASSIGN_OR_RETURN(std::unique_ptr<PooledConnection> conn, parser_.Take());
     engine::ExecuteOptions exec;
     exec.max_rows = 1;
     exec.params.push_back(engine::Param{"", engine::Param::Kind::kText, false, 0, 0, body});
-    QUARRY_ASSIGN_OR_RETURN(engine::QueryResult parsed, conn->Execute("SELECT json_serialize_sql(?::VARCHAR)", exec));
+    auto serialized = conn->connection->Execute("SELECT json_serialize_sql(?::VARCHAR)", exec);
+    parser_.Give(std::move(conn));
+    QUARRY_ASSIGN_OR_RETURN(engine::QueryResult parsed, std::move(serialized));
     if (parsed.rows.size() != 1 || !parsed.rows[0][0]) {
       return Internal("sql_guard_error", "the SQL parser returned nothing");
     }
@@ -433,7 +436,7 @@ class DuckStatementGuard final : public StatementGuard {
   }
 
   const GuardOptions options_;
-  std::unique_ptr<engine::Database> parser_;
+  ConnectionPool parser_;
 };
 
 }  // namespace

@@ -27,7 +27,9 @@ Result<TenantEngines::Lease> TenantEngines::Get(const std::string& tenant_id) {
   options.parquet_metadata_cache = true;  // dataset versions are immutable
   options.allowed_directories = {storage};
   QUARRY_ASSIGN_OR_RETURN(std::unique_ptr<engine::Database> opened, engine::OpenDatabase(options));
-  Lease lease{std::shared_ptr<engine::Database>(std::move(opened)), {storage, options.temp_directory}};
+  std::shared_ptr<engine::Database> database(std::move(opened));
+  Lease lease{database, std::make_shared<ConnectionPool>(database, static_cast<std::size_t>(limits_.threads) * 4),
+              {storage, options.temp_directory}};
 
   std::lock_guard lock(mu_);
   auto [it, inserted] = entries_.try_emplace(tenant_id, Entry{lease, now});

@@ -21,6 +21,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "engine/engine.h"
+#include "query/connection_pool.h"
 #include "storage/object_store.h"
 
 namespace quarry::query {
@@ -46,6 +47,7 @@ class TenantEngines {
   // which callers scrub from errors shown to users.
   struct Lease {
     std::shared_ptr<engine::Database> database;
+    std::shared_ptr<ConnectionPool> connections;  // of `database`
     std::vector<std::string> private_paths;
   };
   Result<Lease> Get(const std::string& tenant_id);

@@ -1,0 +1,32 @@
+#include "query/connection_pool.h"
+
+#include <gtest/gtest.h>
+
+#include "common/testing/temp_dir.h"
+
+namespace quarry::query {
+namespace {
+
+TEST(ConnectionPoolTest, ReusesIdleConnectionsUpToItsLimit) {
+  testing::TempDir dir{"pool"};
+  engine::EngineOptions options;
+  options.temp_directory = (dir.path() / "tmp").string();
+  ConnectionPool pool(std::shared_ptr<engine::Database>(std::move(engine::OpenDatabase(options)).value()), 1);
+  auto first = pool.Take();
+  ASSERT_TRUE(first.ok());
+  (*first)->views["orders"] = "ds_1/3";
+  engine::Connection* raw = (*first)->connection.get();
+  auto second = pool.Take();
+  ASSERT_TRUE(second.ok());
+  EXPECT_NE((*second)->connection.get(), raw) << "a taken connection is never handed out twice";
+  pool.Give(std::move(first).value());
+  pool.Give(std::move(second).value());  // beyond max_idle: dropped
+  auto again = pool.Take();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->connection.get(), raw);
+  EXPECT_EQ((*again)->views.at("orders"), "ds_1/3") << "what the connection holds travels with it";
+  EXPECT_TRUE((*again)->connection->Execute("SELECT 1").ok());
+}
+
+}  // namespace
+}  // namespace quarry::query
