@@ -13,6 +13,9 @@
 
 #include <duckdb.h>
 
+#include "engine/engine_internal.h"
+#include "engine/watchdog.h"
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -27,201 +30,10 @@
 
 namespace quarry::engine {
 
-namespace detail {
-// engine_values.cpp
-std::string LogicalTypeName(duckdb_logical_type type);
-std::optional<std::string> VectorValueText(duckdb_vector vector, duckdb_logical_type type, idx_t row);
-std::string VectorValueJson(duckdb_vector vector, duckdb_logical_type type, idx_t row);
-}  // namespace detail
+using namespace internal;
+using namespace detail;
 
 namespace {
-
-constexpr char kEngineError[] = "engine_error";
-
-bool IsNested(duckdb_type type) {
-  return type == DUCKDB_TYPE_LIST || type == DUCKDB_TYPE_ARRAY || type == DUCKDB_TYPE_STRUCT ||
-         type == DUCKDB_TYPE_MAP || type == DUCKDB_TYPE_UNION;
-}
-
-bool IsValidAt(duckdb_vector vector, idx_t row) {
-  uint64_t* validity = duckdb_vector_get_validity(vector);
-  return validity == nullptr || duckdb_validity_row_is_valid(validity, row);
-}
-
-// ---- RAII over C handles -------------------------------------------------------------------------
-
-template <typename Handle, void (*Destroy)(Handle*)>
-class Owned {
- public:
-  Owned() = default;
-  explicit Owned(Handle handle) : handle_(handle) {}
-  ~Owned() { reset(); }
-  Owned(const Owned&) = delete;
-  Owned& operator=(const Owned&) = delete;
-  Owned(Owned&& other) noexcept : handle_(std::exchange(other.handle_, nullptr)) {}
-  Owned& operator=(Owned&& other) noexcept {
-    if (this != &other) {
-      reset();
-      handle_ = std::exchange(other.handle_, nullptr);
-    }
-    return *this;
-  }
-  void reset() {
-    if (handle_ != nullptr) Destroy(&handle_);
-    handle_ = nullptr;
-  }
-  Handle get() const { return handle_; }
-  Handle* out() {
-    reset();
-    return &handle_;
-  }  // for C out-parameters
-
- private:
-  Handle handle_ = nullptr;
-};
-
-using OwnedConfig = Owned<duckdb_config, duckdb_destroy_config>;
-using OwnedDatabase = Owned<duckdb_database, duckdb_close>;
-using OwnedConnection = Owned<duckdb_connection, duckdb_disconnect>;
-using OwnedPrepared = Owned<duckdb_prepared_statement, duckdb_destroy_prepare>;
-using OwnedPending = Owned<duckdb_pending_result, duckdb_destroy_pending>;
-using OwnedChunk = Owned<duckdb_data_chunk, duckdb_destroy_data_chunk>;
-using OwnedType = Owned<duckdb_logical_type, duckdb_destroy_logical_type>;
-
-// duckdb_result is a struct, not a pointer; it must be destroyed even when the call that filled it
-// failed.
-class OwnedResult {
- public:
-  OwnedResult() = default;
-  ~OwnedResult() {
-    if (filled_) duckdb_destroy_result(&result_);
-  }
-  OwnedResult(const OwnedResult&) = delete;
-  OwnedResult& operator=(const OwnedResult&) = delete;
-  // duckdb_result is a plain struct whose members point to DuckDB's state (never to itself), so
-  // it may move; only the owner destroys it.
-  OwnedResult(OwnedResult&& other) noexcept : result_(other.result_), filled_(other.filled_) { other.filled_ = false; }
-  OwnedResult& operator=(OwnedResult&& other) noexcept {
-    if (this != &other) {
-      if (filled_) duckdb_destroy_result(&result_);
-      result_ = other.result_;
-      filled_ = other.filled_;
-      other.filled_ = false;
-    }
-    return *this;
-  }
-  duckdb_result* out() {
-    filled_ = true;
-    return &result_;
-  }
-  duckdb_result* get() { return &result_; }
-
- private:
-  duckdb_result result_{};
-  bool filled_ = false;
-};
-
-// ---- Errors ----------------------------------------------------------------------------------------
-
-struct ErrorTypeName {
-  duckdb_error_type type;
-  const char* name;            // what Details()["error_type"] says
-  const char* message_prefix;  // how DuckDB spells it in "<prefix> Error: ..."
-};
-
-constexpr ErrorTypeName kErrorTypes[] = {
-    {DUCKDB_ERROR_INVALID, "Invalid", "Invalid"},
-    {DUCKDB_ERROR_OUT_OF_RANGE, "Out of Range", "Out of Range"},
-    {DUCKDB_ERROR_CONVERSION, "Conversion", "Conversion"},
-    {DUCKDB_ERROR_UNKNOWN_TYPE, "Unknown Type", "Unknown Type"},
-    {DUCKDB_ERROR_DECIMAL, "Decimal", "Decimal"},
-    {DUCKDB_ERROR_MISMATCH_TYPE, "Mismatch Type", "Mismatch Type"},
-    {DUCKDB_ERROR_DIVIDE_BY_ZERO, "Divide by Zero", "Divide by Zero"},
-    {DUCKDB_ERROR_OBJECT_SIZE, "Object Size", "Object Size"},
-    {DUCKDB_ERROR_INVALID_TYPE, "Invalid Type", "Invalid type"},
-    {DUCKDB_ERROR_SERIALIZATION, "Serialization", "Serialization"},
-    {DUCKDB_ERROR_TRANSACTION, "Transaction", "TransactionContext"},
-    {DUCKDB_ERROR_NOT_IMPLEMENTED, "Not Implemented", "Not implemented"},
-    {DUCKDB_ERROR_EXPRESSION, "Expression", "Expression"},
-    {DUCKDB_ERROR_CATALOG, "Catalog", "Catalog"},
-    {DUCKDB_ERROR_PARSER, "Parser", "Parser"},
-    {DUCKDB_ERROR_PLANNER, "Planner", "Planner"},
-    {DUCKDB_ERROR_SCHEDULER, "Scheduler", "Scheduler"},
-    {DUCKDB_ERROR_EXECUTOR, "Executor", "Executor"},
-    {DUCKDB_ERROR_CONSTRAINT, "Constraint", "Constraint"},
-    {DUCKDB_ERROR_INDEX, "Index", "Index"},
-    {DUCKDB_ERROR_STAT, "Stat", "Stat"},
-    {DUCKDB_ERROR_CONNECTION, "Connection", "Connection"},
-    {DUCKDB_ERROR_SYNTAX, "Syntax", "Syntax"},
-    {DUCKDB_ERROR_SETTINGS, "Settings", "Settings"},
-    {DUCKDB_ERROR_BINDER, "Binder", "Binder"},
-    {DUCKDB_ERROR_NETWORK, "Network", "Network"},
-    {DUCKDB_ERROR_OPTIMIZER, "Optimizer", "Optimizer"},
-    {DUCKDB_ERROR_NULL_POINTER, "Null Pointer", "NullPointer"},
-    {DUCKDB_ERROR_IO, "IO", "IO"},
-    {DUCKDB_ERROR_INTERRUPT, "Interrupt", "INTERRUPT"},
-    {DUCKDB_ERROR_FATAL, "Fatal", "FATAL"},
-    {DUCKDB_ERROR_INTERNAL, "Internal", "INTERNAL"},
-    {DUCKDB_ERROR_INVALID_INPUT, "Invalid Input", "Invalid Input"},
-    {DUCKDB_ERROR_OUT_OF_MEMORY, "Out of Memory", "Out of Memory"},
-    {DUCKDB_ERROR_PERMISSION, "Permission", "Permission"},
-    {DUCKDB_ERROR_PARAMETER_NOT_RESOLVED, "Parameter Not Resolved", "Parameter Not Resolved"},
-    {DUCKDB_ERROR_PARAMETER_NOT_ALLOWED, "Parameter Not Allowed", "Parameter Not Allowed"},
-    {DUCKDB_ERROR_DEPENDENCY, "Dependency", "Dependency"},
-    {DUCKDB_ERROR_HTTP, "HTTP", "HTTP"},
-    {DUCKDB_ERROR_MISSING_EXTENSION, "Missing Extension", "Missing Extension"},
-    {DUCKDB_ERROR_AUTOLOAD, "Extension Autoloading", "Extension Autoloading"},
-    {DUCKDB_ERROR_SEQUENCE, "Sequence", "Sequence"},
-};
-
-const char* ErrorTypeNameOf(duckdb_error_type type) {
-  for (const auto& entry : kErrorTypes) {
-    if (entry.type == type) return entry.name;
-  }
-  return "Unknown";
-}
-
-// duckdb_prepare_error and duckdb_pending_error give only the message; its "<Type> Error: " prefix
-// (DuckDB's ErrorData::Message format) is the only place the type is visible there.
-const char* ErrorTypeNameOf(std::string_view message) {
-  for (const auto& entry : kErrorTypes) {
-    std::string_view prefix = entry.message_prefix;
-    if (message.size() > prefix.size() && message.substr(0, prefix.size()) == prefix &&
-        message.substr(prefix.size()).starts_with(" Error: ")) {
-      return entry.name;
-    }
-  }
-  if (message.starts_with("Invalid Configuration Error: ")) return "Invalid Configuration";
-  return "Unknown";
-}
-
-// One failed statement. The category follows the DuckDB error type: most failures are about the
-// statement or its data (400); memory is a resource limit (429); internal/fatal errors are ours
-// (500); a sandbox refusal is 403; an interrupt (Interrupt() from another thread) is "canceled".
-Status EngineError(std::string_view error_type, const char* message) {
-  std::string text = message != nullptr && *message != '\0' ? message : "the engine reported an error";
-  std::string type(error_type);
-  if (type == "Interrupt") {
-    return Status(ErrorCode::kFailedPrecondition, "canceled", "the statement was interrupted",
-                  {{"error_type", type}});
-  }
-  ErrorCode category = ErrorCode::kInvalidArgument;
-  if (type == "Out of Memory") category = ErrorCode::kResourceExhausted;
-  if (type == "Internal" || type == "Fatal") category = ErrorCode::kInternal;
-  if (type == "Permission") category = ErrorCode::kPermissionDenied;
-  return Status(category, kEngineError, std::move(text), {{"error_type", std::move(type)}});
-}
-
-Status Canceled() { return Status(ErrorCode::kFailedPrecondition, "canceled", "the statement was canceled"); }
-Status DeadlineExceeded() {
-  return Status(ErrorCode::kResourceExhausted, "deadline_exceeded",
-                "the statement did not finish before its deadline");
-}
-Status ResultTooLarge(std::size_t max_rows) {
-  return Status(
-      ErrorCode::kResourceExhausted, "result_too_large",
-      "the result has more than " + std::to_string(max_rows) + " rows; add a LIMIT or aggregate further");
-}
 
 // ---- Database setup ----------------------------------------------------------------------------------
 
@@ -252,99 +64,6 @@ class DatabaseHandle {
   OwnedDatabase database_;
 };
 
-// ---- Deadline watchdog -------------------------------------------------------------------------------
-
-// One thread for the process that runs a callback at a deadline (Execute's interrupt). Written by
-// hand because it is a dozen lines over a condition variable; Asio's timers would pull Asio into
-// the engine. Thread-safety: all members are safe to call concurrently. A Timer's callback never
-// runs after its destructor has returned.
-class Watchdog {
- public:
-  using Clock = std::chrono::steady_clock;
-
-  class Timer {
-   public:
-    Timer(Watchdog& watchdog, Clock::time_point deadline, std::function<void()> fire)
-        : watchdog_(watchdog), id_(watchdog.Arm(deadline, std::move(fire), &fired_)) {}
-    ~Timer() { watchdog_.Disarm(id_); }
-    Timer(const Timer&) = delete;
-    Timer& operator=(const Timer&) = delete;
-    bool fired() const { return fired_.load(); }
-
-   private:
-    Watchdog& watchdog_;
-    std::atomic<bool> fired_{false};
-    const std::uint64_t id_;
-  };
-
-  static Watchdog& Instance() {
-    static Watchdog instance;
-    return instance;
-  }
-
-  ~Watchdog() {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-
- private:
-  struct Entry {
-    std::function<void()> fire;
-    std::atomic<bool>* fired;
-  };
-
-  std::uint64_t Arm(Clock::time_point deadline, std::function<void()> fire, std::atomic<bool>* fired) {
-    std::lock_guard lock(mu_);
-    if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
-    const std::uint64_t id = ++next_id_;
-    timers_.emplace(std::make_pair(deadline, id), Entry{std::move(fire), fired});
-    cv_.notify_all();
-    return id;
-  }
-
-  // Callbacks run under mu_, so once Disarm holds it the callback has finished or never starts.
-  void Disarm(std::uint64_t id) {
-    std::lock_guard lock(mu_);
-    for (auto it = timers_.begin(); it != timers_.end(); ++it) {
-      if (it->first.second == id) {
-        timers_.erase(it);
-        return;
-      }
-    }
-  }
-
-  void Loop() {
-    std::unique_lock lock(mu_);
-    while (!stopping_) {
-      if (timers_.empty()) {
-        cv_.wait(lock);
-        continue;
-      }
-      auto first = timers_.begin();
-      // A copy: Disarm may erase the entry (and its key) while this thread waits.
-      const Clock::time_point deadline = first->first.first;
-      if (Clock::now() < deadline) {
-        cv_.wait_until(lock, deadline);
-        continue;
-      }
-      first->second.fired->store(true);
-      first->second.fire();
-      timers_.erase(first);
-    }
-  }
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<std::pair<Clock::time_point, std::uint64_t>, Entry> timers_;  // GUARDED_BY(mu_)
-  std::uint64_t next_id_ = 0;                                            // GUARDED_BY(mu_)
-  bool stopping_ = false;                                                 // GUARDED_BY(mu_)
-  std::thread thread_;
-};
-
 // ---- Result shape ------------------------------------------------------------------------------------
 
 // A result's columns and how their values become text (or JSON, for nested values).
@@ -361,7 +80,7 @@ struct ResultShape {
       shape.types.emplace_back(duckdb_column_logical_type(result, c));
       const char* name = duckdb_column_name(result, c);
       shape.names.emplace_back(name != nullptr ? name : "");
-      shape.type_names.push_back(detail::LogicalTypeName(shape.types.back().get()));
+      shape.type_names.push_back(LogicalTypeName(shape.types.back().get()));
       shape.json_columns.push_back(nested_as_json && IsNested(duckdb_get_type_id(shape.types.back().get())));
     }
     return shape;
@@ -377,10 +96,10 @@ struct ResultShape {
       row.reserve(columns);
       for (idx_t c = 0; c < columns; ++c) {
         if (json_columns[c]) {
-          row.push_back(IsValidAt(vectors[c], r) ? std::optional<std::string>(detail::VectorValueJson(vectors[c], types[c].get(), r))
+          row.push_back(IsValidAt(vectors[c], r) ? std::optional<std::string>(VectorValueJson(vectors[c], types[c].get(), r))
                                                  : std::nullopt);
         } else {
-          row.push_back(detail::VectorValueText(vectors[c], types[c].get(), r));
+          row.push_back(VectorValueText(vectors[c], types[c].get(), r));
         }
         bytes += row.back() ? row.back()->size() : 0;
       }
