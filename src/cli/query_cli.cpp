@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "cli/client_support.h"
 #include "cli/commands.h"
@@ -92,15 +93,15 @@ int RunQuery(const ClientFlags& flags, const QueryArgs& args) {
   std::unique_ptr<client::ApiClient> holder;
   auto api = MakeClient(flags, &holder);
   if (!api.ok()) return Report(api.status());
-  boost::json::object body{{"sql", args.sql}, {"format", args.format == "csv" ? "csv" : "json"}};
+  boost::json::object body{{"sql", args.sql}, {"format", args.format == "table" ? "json" : args.format}};
   if (args.limit > 0) body["limit"] = args.limit;
   if (args.timeout_ms > 0) body["timeout_ms"] = args.timeout_ms;
   auto response = (*api)->Send("POST", "/v1/query", boost::json::serialize(body));
   if (!response.ok()) return Report(response.status());
   if (response->status / 100 != 2) return Report(client::ApiClient::ProblemOf(*response));
   if (args.format != "table") {
-    fmt::print("{}", response->body);
-    if (args.format == "json") fmt::print("\n");
+    std::fwrite(response->body.data(), 1, response->body.size(), stdout);  // parquet is binary
+    if (args.format == "json") std::fputc('\n', stdout);
     return 0;
   }
   boost::system::error_code ec;
@@ -119,8 +120,8 @@ void AddQueryCommands(CLI::App& app, int* exit_code) {
   AddClientFlags(query, flags.get());
   query->add_option("sql", args->sql, "the statement, e.g. \"SELECT region, sum(amount) FROM sales GROUP BY 1\"")
       ->required();
-  query->add_option("--format", args->format, "table (default), csv or json")
-      ->check(CLI::IsMember({"table", "csv", "json"}));
+  query->add_option("--format", args->format, "table (default), csv, json or parquet (binary: redirect it to a file)")
+      ->check(CLI::IsMember({"table", "csv", "json", "parquet"}));
   query->add_option("--limit", args->limit, "rows at most (default: the server's query.default_rows)")
       ->check(CLI::Range(1LL, 1'000'000'000LL));
   query->add_option("--timeout-ms", args->timeout_ms, "statement timeout (default: the server's)")

@@ -89,6 +89,9 @@ TEST(CliUpload, AnInterruptedUploadResumesWhenTheCommandRunsAgain) {
             "     n  label\n------  -----\n100000  x    \n") << table.out;
   CommandResult csv = query({"SELECT 1 AS a, NULL AS b", "--format", "csv"});
   EXPECT_EQ(csv.out, "a,b\r\n1,\r\n");
+  CommandResult parquet = query({"SELECT 7 AS seven", "--format", "parquet"});
+  EXPECT_EQ(parquet.exit_code, 0) << parquet.err;
+  EXPECT_TRUE(parquet.out.starts_with("PAR1") && parquet.out.ends_with("PAR1")) << parquet.out.size() << " bytes";
   CommandResult denied = query({"COPY orders TO '/tmp/out.csv'"});
   EXPECT_EQ(denied.exit_code, 1);
   EXPECT_NE(denied.err.find("error: sql_not_allowed: COPY"), std::string::npos) << denied.err;
