@@ -176,7 +176,7 @@ int main(int argc, char** argv) {
   auto start_server = [&](bool cache) {
     return StartServer(binary, work + "/data",
                        {fmt::format("query.threads={}", kThreads), fmt::format("query.memory_limit={}", kMemoryLimit),
-                        "query.max_concurrent_per_tenant=64", "query.max_rows=200000",
+                        "query.max_concurrent_per_tenant=64", "query.max_concurrent=64", "query.max_rows=200000",
                         cache ? "query.cache_bytes=256MiB" : "query.cache_bytes=0"});
   };
   // Latencies with the result cache off: each request runs its query.

@@ -1,6 +1,7 @@
 // `quarry serve`: the embedded-mode server process.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -142,6 +143,8 @@ int RunServe(const ConfigFlags& flags) {
   query_limits.max_rows = config.query_max_rows;
   query_limits.default_rows = std::min(config.query_default_rows, config.query_max_rows);
   query_limits.max_concurrent_per_tenant = config.query_max_concurrent_per_tenant;
+  query_limits.max_concurrent_total =
+      config.query_max_concurrent > 0 ? config.query_max_concurrent : std::max(1, config.blocking_threads / 2);
   query_limits.max_result_bytes = static_cast<std::size_t>(config.query_max_result_bytes);
   query_limits.max_export_rows = config.query_max_export_rows;
   query::ResultCache result_cache(static_cast<std::size_t>(config.query_cache_bytes));

@@ -143,6 +143,7 @@ const std::vector<Setting>& Settings() {
       {"query.max_result_bytes", Kind::kBytes, 1024, 1LL << 40, "text of one answer's values at most (truncated beyond)", QUARRY_BYTES(query_max_result_bytes)},
       {"query.max_export_rows", Kind::kInt, 1, 1LL << 40, "rows of one streamed answer (format=csv) at most, and its default limit", QUARRY_INT(query_max_export_rows)},
       {"query.cache_bytes", Kind::kBytes, 0, 1LL << 40, "memory for cached query answers (0: no cache)", QUARRY_BYTES(query_cache_bytes)},
+      {"query.max_concurrent", Kind::kInt, 0, 10'000, "queries of all tenants running at once (beyond: 429 server_busy); 0: half of server.blocking_threads, so uploads and other requests always find a thread", QUARRY_INT(query_max_concurrent)},
       {"query.max_concurrent_per_tenant", Kind::kInt, 1, 10'000, "queries of one tenant running at once (beyond: 429)", QUARRY_INT(query_max_concurrent_per_tenant)},
   };
   return kSettings;

@@ -73,7 +73,8 @@ struct Config {
   std::chrono::milliseconds query_max_timeout{300'000};
   int query_default_rows = 10'000;
   int query_max_rows = 100'000;
-  int query_max_concurrent_per_tenant = 4;
+  int query_max_concurrent_per_tenant = 2;
+  int query_max_concurrent = 0;  // all tenants at once; 0: half of server.blocking_threads (at least 1)
   std::int64_t query_cache_bytes = 256LL << 20;     // result cache (0: off)
   std::int64_t query_max_result_bytes = 64LL << 20; // one answer's values (truncated beyond)
   std::int64_t query_max_export_rows = 10'000'000;  // rows of one streamed (CSV) answer

@@ -70,6 +70,7 @@ const std::vector<std::string> kAllKeys = {
     "query.cache_bytes",
     "query.max_result_bytes",
     "query.max_export_rows",
+    "query.max_concurrent",
 };
 
 class ConfigTest : public ::testing::Test {

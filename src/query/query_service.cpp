@@ -65,12 +65,23 @@ Status QueryService::Admit(const std::string& tenant_id) {
                   {{"retry_after_seconds", "1"},
                    {"limit", std::to_string(limits_.max_concurrent_per_tenant)}});
   }
+  // Queries run on the server's blocking pool, which uploads and every other request share: the
+  // total is bounded below its size, so queries can never starve them.
+  if (running_total_ >= limits_.max_concurrent_total) {
+    if (running == 0) running_per_tenant_.erase(tenant_id);
+    return Status(ErrorCode::kResourceExhausted, "server_busy",
+                  "the server already runs " + std::to_string(running_total_) +
+                      " queries, all it takes at once; retry in a moment",
+                  {{"retry_after_seconds", "1"}, {"limit", std::to_string(limits_.max_concurrent_total)}});
+  }
   ++running;
+  ++running_total_;
   return Status::Ok();
 }
 
 void QueryService::Release(const std::string& tenant_id) {
   std::lock_guard lock(mu_);
+  --running_total_;
   if (--running_per_tenant_[tenant_id] <= 0) running_per_tenant_.erase(tenant_id);
 }
 

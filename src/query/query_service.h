@@ -11,7 +11,7 @@
 // Errors: the guard's (sql_syntax_error 400, sql_not_allowed 403, unknown_relation 404, ...);
 // PermissionDenied "forbidden" for the operator (no tenant data); InvalidArgument
 // "invalid_limit" / "invalid_timeout" / "version_not_found" / "parameter_mismatch";
-// ResourceExhausted "too_many_queries" (details retry_after_seconds), "deadline_exceeded",
+// ResourceExhausted "too_many_queries" / "server_busy" (details retry_after_seconds), "deadline_exceeded",
 // "query_memory_exceeded"; FailedPrecondition "canceled"; InvalidArgument "query_failed" for a
 // statement DuckDB rejects at run time (its message, host paths scrubbed).
 // Thread-safety: all methods may be called concurrently.
@@ -44,6 +44,7 @@ struct QueryLimits {
   std::int64_t default_rows = 10'000;
   std::int64_t max_rows = 100'000;
   int max_concurrent_per_tenant = 4;
+  int max_concurrent_total = 4;  // all tenants: keep it below the server's blocking threads
   std::size_t max_result_bytes = 64u << 20;  // text of the values; beyond, truncated
   std::int64_t max_export_rows = 10'000'000;  // streamed answers (Stream): rows at most
 };
@@ -198,6 +199,7 @@ class QueryService {
   const QueryLimits limits_;
   std::mutex mu_;
   std::map<std::string, int> running_per_tenant_;  // GUARDED_BY(mu_)
+  int running_total_ = 0;                          // GUARDED_BY(mu_)
   std::map<std::string, Running> running_;         // GUARDED_BY(mu_), by query id
 };
 

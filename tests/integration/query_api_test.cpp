@@ -391,6 +391,34 @@ TEST(QueryLimits, ResourceBombsFailCleanlyAndTheServerKeepsWorking) {
   }
 }
 
+TEST(QueryLimits, QueriesOfAllTenantsTogetherLeaveThreadsForOtherRequests) {
+  // One query at a time for the whole server: another tenant's query is refused while one runs,
+  // and uploads and other requests still get through.
+  QuarryServer server({"--set", "query.max_concurrent=1"});
+  ASSERT_TRUE(server.started());
+  auto acme = Json(server.Request("POST", "/v1/admin/tenants", server.operator_key(),
+                                  R"({"slug":"acme","name":"Acme","owner_email":"o@acme.io"})"));
+  const std::string acme_key = Str(acme.at("owner_key").at("secret"));
+  auto slow = std::async(std::launch::async, [&] {
+    return Query(server, server.demo_key(),
+                 {{"sql", "SELECT count(*) FROM range(100000000000) a"}, {"timeout_ms", 5000}});
+  });
+  // Wait until the slow query runs (it is listed), then ask as the other tenant.
+  bool running = false;
+  const auto end = std::chrono::steady_clock::now() + 20s;
+  while (!running && std::chrono::steady_clock::now() < end) {
+    running = !Json(server.Request("GET", "/v1/queries", server.demo_key())).at("items").as_array().empty();
+  }
+  ASSERT_TRUE(running);
+  HttpResult busy = Query(server, acme_key, {{"sql", "SELECT 1"}});
+  ASSERT_EQ(busy.status, 429) << busy.body;
+  EXPECT_EQ(Str(Json(busy).at("code")), "server_busy");
+  EXPECT_EQ(busy.headers["retry-after"], "1");
+  EXPECT_EQ(server.Request("GET", "/v1/datasets", acme_key).status, 200) << "other requests go on";
+  EXPECT_EQ(Str(Json(slow.get()).at("code")), "deadline_exceeded");
+  EXPECT_EQ(Query(server, acme_key, {{"sql", "SELECT 1"}}).status, 200) << "the slot is free again";
+}
+
 TEST(QueryIsolation, TenantsWithTheSameDatasetNameSeeOnlyTheirOwnRows) {
   QuarryServer server;
   ASSERT_TRUE(server.started());
