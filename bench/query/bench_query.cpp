@@ -9,7 +9,7 @@
 //               p50 and p99.
 //               aggregate  GROUP BY region (5 groups over every row)
 //               filter     a selective WHERE (about 80 rows)
-//               export     100,000 rows, as CSV and as JSON
+//               export     100,000 rows, as CSV, JSON and Arrow IPC
 //   throughput  a cheap query (one order by id) from 32 keep-alive connections (wrk, 2
 //               threads, BENCH_SECONDS, default 10): requests per second, with the result cache
 //               off and then on (the same data dir, the server restarted).
@@ -204,6 +204,7 @@ int main(int argc, char** argv) {
     http[c.name] = OverHttp(api, c, c.name == "export" ? "csv" : "json");
   }
   const Latency export_json = OverHttp(api, cases[2], "json");
+  const Latency export_arrow = OverHttp(api, cases[2], "arrow");
   const std::string cheap = "SELECT * FROM orders WHERE id = 4242";  // row-group statistics prune the scan
   long non_2xx = 0, non_2xx_cached = 0;
   const double rps = Throughput(server.url, key, cheap, work, seconds, &non_2xx);
@@ -225,6 +226,8 @@ int main(int argc, char** argv) {
   }
   fmt::print("{:<34} {:>12.2f} {:>12.2f} {:>10.2f}\n", "export p50 (JSON)", local["export"].p50_ms,
              export_json.p50_ms, export_json.p50_ms / local["export"].p50_ms);
+  fmt::print("{:<34} {:>12.2f} {:>12.2f} {:>10.2f}\n", "export p50 (Arrow)", local["export"].p50_ms,
+             export_arrow.p50_ms, export_arrow.p50_ms / local["export"].p50_ms);
   fmt::print("aggregate: HTTP p50 {:.2f} ms against the target 1.15 x {:.2f} + 2 = {:.2f} ms\n",
              http["aggregate"].p50_ms, local["aggregate"].p50_ms, target);
   if (pg_p50 >= 0) {
@@ -244,6 +247,7 @@ int main(int argc, char** argv) {
     figures[c.name + "_http_p99_ms"] = http[c.name].p99_ms;
   }
   figures["export_json_http_p50_ms"] = export_json.p50_ms;
+  figures["export_arrow_http_p50_ms"] = export_arrow.p50_ms;
   figures["cheap_query_rps_32_connections"] = rps;
   figures["cheap_query_rps_32_connections_cached"] = rps_cached;
   figures["cheap_query_non_2xx"] = non_2xx + non_2xx_cached;

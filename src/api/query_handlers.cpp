@@ -92,9 +92,8 @@ Result<ParsedQuery> ParseQuery(const http::Request& req) {
   QUARRY_ASSIGN_OR_RETURN(parsed.request.timeout_ms, fields.Int("timeout_ms", 1, 24LL * 3'600'000));
   QUARRY_ASSIGN_OR_RETURN(auto format, fields.String("format"));
   if (format) parsed.format = *format;
-  if (parsed.format != "json" && parsed.format != "csv" && parsed.format != "parquet") {
-    return InvalidArgument("unsupported_format",
-                           "format must be json, csv or parquet (Arrow IPC results are not available yet)");
+  if (parsed.format != "json" && parsed.format != "csv" && parsed.format != "parquet" && parsed.format != "arrow") {
+    return InvalidArgument("unsupported_format", "format must be json, csv, parquet or arrow (an Arrow IPC stream)");
   }
   QUARRY_RETURN_IF_ERROR(fields.RejectUnknownFields());
   return parsed;
@@ -166,6 +165,31 @@ class CsvStream final : public http::ResponseStream {
   bool failed_ = false;
 };
 
+// An Arrow IPC stream answer, a few hundred KB per write (see CsvStream for failures and departed
+// clients).
+class ArrowStream final : public http::ResponseStream {
+ public:
+  explicit ArrowStream(std::unique_ptr<query::QueryStream> query) : query_(std::move(query)) {}
+
+  bool Poll(std::string* out) override {
+    while (out->size() < 256 * 1024) {
+      auto more = query_->NextArrow(out);
+      if (!more.ok()) {
+        spdlog::warn("query {}: the Arrow stream stopped: {}", query_->query_id(), more.status().ToString());
+        failed_ = true;
+        return false;
+      }
+      if (!*more) return false;
+    }
+    return true;
+  }
+  bool failed() const override { return failed_; }
+
+ private:
+  std::unique_ptr<query::QueryStream> query_;
+  bool failed_ = false;
+};
+
 // A Parquet answer: the file the query wrote, sent in 256 KiB chunks, deleted afterwards (with
 // the QueryExport).
 class FileStream final : public http::ResponseStream {
@@ -209,6 +233,18 @@ void RegisterQueryRoutes(http::Router& router, AppContext& app) {
                   parquet.stream_poll_interval = std::chrono::milliseconds(0);
                   parquet.stream = std::make_shared<FileStream>(std::move(file).value());
                   return parquet;
+                }
+                if (parsed->format == "arrow") {
+                  auto stream = app.queries.Stream(p, parsed->request, /*arrow=*/true);
+                  if (!stream.ok()) return QueryProblem(req, stream.status());
+                  http::Response arrow;
+                  arrow.content_type = "application/vnd.apache.arrow.stream";
+                  arrow.headers.emplace_back("X-Quarry-Query-Id", (*stream)->query_id());
+                  arrow.stream_poll_interval = std::chrono::milliseconds(0);
+                  arrow.stream_max_duration = std::chrono::milliseconds(
+                      parsed->request.timeout_ms.value_or(app.queries.limits().max_timeout.count()) + 60'000);
+                  arrow.stream = std::make_shared<ArrowStream>(std::move(stream).value());
+                  return arrow;
                 }
                 if (parsed->format == "csv") {
                   auto stream = app.queries.Stream(p, parsed->request);

@@ -120,8 +120,9 @@ void AddQueryCommands(CLI::App& app, int* exit_code) {
   AddClientFlags(query, flags.get());
   query->add_option("sql", args->sql, "the statement, e.g. \"SELECT region, sum(amount) FROM sales GROUP BY 1\"")
       ->required();
-  query->add_option("--format", args->format, "table (default), csv, json or parquet (binary: redirect it to a file)")
-      ->check(CLI::IsMember({"table", "csv", "json", "parquet"}));
+  query->add_option("--format", args->format,
+                    "table (default), csv, json, parquet or arrow (the last two are binary: redirect them to a file)")
+      ->check(CLI::IsMember({"table", "csv", "json", "parquet", "arrow"}));
   query->add_option("--limit", args->limit, "rows at most (default: the server's query.default_rows)")
       ->check(CLI::Range(1LL, 1'000'000'000LL));
   query->add_option("--timeout-ms", args->timeout_ms, "statement timeout (default: the server's)")

@@ -13,6 +13,7 @@
 
 #include <duckdb.h>
 
+#include "engine/arrow_ipc.h"
 #include "engine/engine_internal.h"
 #include "engine/watchdog.h"
 
@@ -383,6 +384,38 @@ class DuckCursor final : public Cursor {
   }
   ~DuckCursor() override {
     if (!done_) connection_.AbandonStream(result_.get());
+    if (arrow_schema_.release != nullptr) arrow_schema_.release(&arrow_schema_);
+    if (arrow_options_ != nullptr) duckdb_destroy_arrow_options(&arrow_options_);
+  }
+
+  Result<bool> NextArrow(std::string* out) override {
+    if (arrow_options_ == nullptr) {
+      arrow_options_ = duckdb_result_get_arrow_options(result_.get());
+      std::vector<duckdb_logical_type> types;
+      std::vector<const char*> names;
+      for (std::size_t c = 0; c < shape_.types.size(); ++c) {
+        types.push_back(shape_.types[c].get());
+        names.push_back(shape_.names[c].c_str());
+      }
+      duckdb_error_data error = duckdb_to_arrow_schema(arrow_options_, types.data(), names.data(), types.size(),
+                                                       &arrow_schema_);
+      QUARRY_RETURN_IF_ERROR(ArrowError(error));
+      QUARRY_ASSIGN_OR_RETURN(std::string schema, arrow::SchemaMessage(arrow_schema_));
+      *out += schema;
+    }
+    if (done_) return false;
+    QUARRY_ASSIGN_OR_RETURN(OwnedChunk chunk, FetchChunk());
+    if (chunk.get() == nullptr) {
+      *out += arrow::EndOfStream();
+      return false;
+    }
+    ArrowArray array{};
+    QUARRY_RETURN_IF_ERROR(ArrowError(duckdb_data_chunk_to_arrow(arrow_options_, chunk.get(), &array)));
+    auto message = arrow::RecordBatchMessage(arrow_schema_, array);
+    if (array.release != nullptr) array.release(&array);
+    QUARRY_RETURN_IF_ERROR(message.status());
+    *out += *message;
+    return true;
   }
 
   const std::vector<std::string>& column_names() const override { return shape_.names; }
@@ -391,6 +424,16 @@ class DuckCursor final : public Cursor {
 
   Result<bool> Next(std::vector<Row>* rows) override {
     if (done_) return false;
+    QUARRY_ASSIGN_OR_RETURN(OwnedChunk chunk, FetchChunk());
+    if (chunk.get() == nullptr) return false;
+    std::size_t bytes = 0;
+    shape_.AppendRows(chunk.get(), 0, duckdb_data_chunk_get_size(chunk.get()), rows, bytes);
+    return true;
+  }
+
+ private:
+  // The next chunk; null once the result is exhausted (done_ set). Checks the stop sources first.
+  Result<OwnedChunk> FetchChunk() {
     if (Status stop = connection_.CheckStop(options_); !stop.ok()) return Stopped(stop);
     OwnedChunk chunk(duckdb_fetch_chunk(*result_.get()));
     if (chunk.get() == nullptr) {
@@ -398,14 +441,10 @@ class DuckCursor final : public Cursor {
       if (const char* error = duckdb_result_error(result_.get())) {
         return Stopped(EngineError(ErrorTypeNameOf(duckdb_result_error_type(result_.get())), error));
       }
-      return false;
     }
-    std::size_t bytes = 0;
-    shape_.AppendRows(chunk.get(), 0, duckdb_data_chunk_get_size(chunk.get()), rows, bytes);
-    return true;
+    return chunk;
   }
 
- private:
   Status Stopped(const Status& status) {
     if (!done_) connection_.AbandonStream(result_.get());
     done_ = true;
@@ -413,10 +452,25 @@ class DuckCursor final : public Cursor {
     return status;
   }
 
+  static Status ArrowError(duckdb_error_data error) {
+    if (error == nullptr) return Status::Ok();
+    Status status = Status::Ok();
+    if (duckdb_error_data_has_error(error)) {
+      const char* message = duckdb_error_data_message(error);
+      status = Status(ErrorCode::kInvalidArgument, kEngineError,
+                      std::string("the engine could not convert the result to Arrow: ") + (message ? message : ""),
+                      {{"error_type", "Conversion"}});
+    }
+    duckdb_destroy_error_data(&error);
+    return status;
+  }
+
   DuckConnection& connection_;
   OwnedResult result_;
   const ExecuteOptions options_;
   ResultShape shape_;
+  duckdb_arrow_options arrow_options_ = nullptr;
+  ArrowSchema arrow_schema_{};
   std::unique_ptr<Watchdog::Timer> timer_;
   bool done_ = false;
 };

@@ -97,6 +97,11 @@ class Cursor {
   virtual const std::vector<bool>& json_columns() const = 0;
   // Appends the next chunk's rows (at most 2,048) to `rows`; false once the result is exhausted.
   virtual Result<bool> Next(std::vector<Row>* rows) = 0;
+  // The rows as an Arrow IPC stream instead (use one of Next or NextArrow per cursor): the first
+  // call appends the schema message, each call then one record batch of the next chunk; false
+  // once exhausted, after appending the end-of-stream marker. InvalidArgument
+  // "arrow_type_unsupported" for a column the encoder cannot write (arrow_ipc.h).
+  virtual Result<bool> NextArrow(std::string* out) = 0;
 };
 
 class Connection {

@@ -187,3 +187,38 @@ TEST_F(ParamsTest, ACursorHonoursItsDeadlineAndStopFlag) {
 
 }  // namespace
 }  // namespace quarry::engine
+
+namespace quarry::engine {
+namespace {
+
+TEST_F(ParamsTest, ACursorWritesAnArrowIpcStream) {
+  auto cursor = conn_->Open("SELECT i, 'x' || i AS s FROM range(3000) t(i)");
+  ASSERT_TRUE(cursor.ok());
+  std::string ipc;
+  int calls = 0;
+  for (;;) {
+    auto more = (*cursor)->NextArrow(&ipc);
+    ASSERT_TRUE(more.ok()) << more.status().ToString();
+    ++calls;
+    if (!*more) break;
+  }
+  EXPECT_GE(calls, 3) << "a schema with the first batch, further batches, then the end";
+  ASSERT_GE(ipc.size(), 16u);
+  EXPECT_EQ(ipc.substr(0, 4), std::string("\xFF\xFF\xFF\xFF", 4)) << "an encapsulated message";
+  EXPECT_EQ(ipc.substr(ipc.size() - 8), std::string("\xFF\xFF\xFF\xFF\0\0\0\0", 8)) << "the end-of-stream marker";
+  EXPECT_NE(ipc.find("x2999"), std::string::npos) << "the last row's text is in a batch body";
+}
+
+TEST_F(ParamsTest, ArrowRefusesWhatItCannotWrite) {
+  auto cursor = conn_->Open("SELECT 'a'::ENUM('a', 'b') AS e");
+  ASSERT_TRUE(cursor.ok());
+  std::string ipc;
+  auto more = (*cursor)->NextArrow(&ipc);
+  ASSERT_FALSE(more.ok());
+  EXPECT_EQ(more.status().code(), "arrow_type_unsupported");
+  EXPECT_NE(more.status().message().find("'e'"), std::string::npos) << more.status().message();
+}
+
+}  // namespace
+}  // namespace quarry::engine
+

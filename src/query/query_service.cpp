@@ -269,12 +269,18 @@ Result<QueryAnswer> QueryService::Run(const Principal& actor, const QueryRequest
   return answer;
 }
 
-Result<std::unique_ptr<QueryStream>> QueryService::Stream(const Principal& actor, const QueryRequest& request) {
+Result<std::unique_ptr<QueryStream>> QueryService::Stream(const Principal& actor, const QueryRequest& request,
+                                                          bool arrow) {
   QUARRY_ASSIGN_OR_RETURN(Checked checked, Check(actor, request, limits_.max_export_rows, limits_.max_export_rows));
   QUARRY_ASSIGN_OR_RETURN(std::shared_ptr<Attached> attached, Attach(actor, request, checked));
   engine::ExecuteOptions options = OptionsFor(checked, *attached);
   options.params = request.params;
-  auto cursor = attached->connection->Open(checked.statement.sql, options);
+  options.nested_as_json = !arrow;
+  // Arrow batches are not cut by row: the statement applies the limit itself.
+  const std::string sql = arrow ? "SELECT * FROM (\n" + checked.statement.embeddable_sql +
+                                      "\n) AS quarry_stream LIMIT " + std::to_string(checked.limit)
+                                : checked.statement.sql;
+  auto cursor = attached->connection->Open(sql, options);
   if (!cursor.ok()) return UserFacing(cursor.status(), *attached, checked.timeout);
   std::unique_ptr<QueryStream> stream(new QueryStream());
   stream->service_ = this;
@@ -284,7 +290,8 @@ Result<std::unique_ptr<QueryStream>> QueryService::Stream(const Principal& actor
   stream->attached_ = attached;
   stream->cursor_ = std::move(cursor).value();
   // The first chunk now: a statement that fails at once is an error status, not a broken body.
-  auto first = stream->cursor_->Next(&stream->first_);
+  stream->arrow_ = arrow;
+  auto first = arrow ? stream->cursor_->NextArrow(&stream->first_arrow_) : stream->cursor_->Next(&stream->first_);
   if (!first.ok()) return UserFacing(first.status(), *attached, checked.timeout);
   if (!*first) stream->done_ = true;
   spdlog::info("query {}: tenant={} user={} datasets={} streaming", stream->query_id_, actor.tenant.id,
@@ -321,6 +328,19 @@ QueryStream::~QueryStream() { cursor_.reset(); }  // stops the statement before 
 
 Status QueryStream::UserFacing(const Status& error) const {
   return service_->UserFacing(error, *std::static_pointer_cast<QueryService::Attached>(attached_), timeout_);
+}
+
+Result<bool> QueryStream::NextArrow(std::string* out) {
+  if (!first_arrow_.empty()) {
+    *out += first_arrow_;
+    first_arrow_.clear();
+    return !done_;
+  }
+  if (done_) return false;
+  auto more = cursor_->NextArrow(out);
+  if (!more.ok()) return UserFacing(more.status());
+  if (!*more) done_ = true;
+  return *more;
 }
 
 Result<bool> QueryStream::Next(std::vector<engine::Row>* rows) {

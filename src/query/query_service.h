@@ -86,6 +86,9 @@ class QueryStream {
   // Appends the next rows (a chunk); false once every row up to the limit has been read.
   // Errors: deadline_exceeded, canceled, query_failed (as QueryService::Run).
   Result<bool> Next(std::vector<engine::Row>* rows);
+  // For a stream opened with `arrow`: appends the next Arrow IPC bytes (the schema message and
+  // the first batch first); false once the end-of-stream marker has been appended.
+  Result<bool> NextArrow(std::string* out);
   bool truncated() const { return truncated_; }  // the limit cut the result short
 
  private:
@@ -99,6 +102,8 @@ class QueryStream {
   std::int64_t limit_ = 0;
   std::int64_t delivered_ = 0;
   std::vector<engine::Row> first_;  // the first chunk, read when the stream opened
+  std::string first_arrow_;          // or its Arrow bytes (arrow streams)
+  bool arrow_ = false;
   bool truncated_ = false;
   bool done_ = false;
   std::chrono::milliseconds timeout_{0};
@@ -138,7 +143,10 @@ class QueryService {
   // Like Run, for answers read a chunk at a time (no result cache, no byte cap; `limit` at most
   // max_export_rows, which is also the default). The first chunk is read before it returns, so
   // errors of the statement's start are errors here.
-  Result<std::unique_ptr<QueryStream>> Stream(const Principal& actor, const QueryRequest& request);
+  // With `arrow`, the rows come as an Arrow IPC stream (QueryStream::NextArrow); the limit is then
+  // applied by the statement itself.
+  Result<std::unique_ptr<QueryStream>> Stream(const Principal& actor, const QueryRequest& request,
+                                              bool arrow = false);
   // Like Stream, but the answer (at most `limit` rows, default and maximum max_export_rows) is
   // written as one zstd-compressed Parquet file first. Statements that cannot be a subquery
   // (EXPLAIN) fail with query_failed.

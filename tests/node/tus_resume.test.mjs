@@ -3,33 +3,16 @@
 // Run by CTest: TEST_QUARRY_BINARY names the server binary; exits non-zero on failure. Bounded in time
 // by CTest's timeout and by the deadlines below; no sleeps as synchronization (waits are on events
 // or bounded polls of the server).
-import { spawn } from 'node:child_process';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { startServer as start } from './server.mjs';
 import * as tus from 'tus-js-client';
 
 const binary = process.env.TEST_QUARRY_BINARY;
 assert.ok(binary, 'TEST_QUARRY_BINARY must name the quarry binary');
 
-function startServer(dataDir) {
-  const child = spawn(binary, ['serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--demo',
-                               '--set', 'log.level=warn', '--set', 'log.access=false'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('the server did not start within 30 s')), 30_000);
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk.toString();
-      const m = out.match(/Quarry is serving on (http:\/\/[^\s]+)/);
-      if (m) {
-        clearTimeout(timer);
-        resolve({ child, base: m[1], key: fs.readFileSync(path.join(dataDir, 'secrets', 'demo.key'), 'utf8').trim() });
-      }
-    });
-    child.on('exit', (code) => reject(new Error(`the server exited with ${code}: ${out}`)));
-  });
-}
 
 // Deterministic CSV of about 12 MB.
 function makeCsv() {
@@ -109,7 +92,7 @@ function resume(server, file, dataset, url) {
 }
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'quarry-tus-'));
-const server = await startServer(dataDir);
+const server = await start(binary, dataDir);
 try {
   const file = makeCsv();
 

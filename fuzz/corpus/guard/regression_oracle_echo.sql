@@ -1,0 +1,1 @@
+SUMMARIZE SELECT debug_verify_vector*lock_configurationrs
