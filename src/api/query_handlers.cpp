@@ -221,6 +221,7 @@ void RegisterQueryRoutes(http::Router& router, AppContext& app) {
   router.Add({"POST", "/v1/query", Authed(app, [&app](http::Request& req, const Principal& p) {
                 auto parsed = ParseQuery(req);
                 if (!parsed.ok()) return Problem(req, parsed.status());
+                parsed->request.client_gone = req.client_gone;
                 if (parsed->format == "parquet") {
                   auto file = app.queries.ExportParquet(p, parsed->request);
                   if (!file.ok()) return QueryProblem(req, file.status());

@@ -54,6 +54,11 @@ struct Request {
   // into string literals or into `log_owner`, which the request keeps alive: no copies.
   std::vector<std::pair<std::string_view, std::string_view>> log_fields;
   std::shared_ptr<const void> log_owner;
+  // Blocking handlers: true once the client has closed its side of the connection (it went away;
+  // like nginx, a half-close counts). Peeks at the socket without consuming anything, so a
+  // pipelined next request is untouched; cheap enough to call between units of work. Unset for
+  // inline handlers.
+  std::function<bool()> client_gone;
 };
 
 // A response body produced over time (server-sent events). The server writes the header with

@@ -1,7 +1,10 @@
 // Session: one client connection (see server_internal.h for the threading model).
 #include "http/server_internal.h"
 
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
 
 namespace quarry::http::internal {
 namespace {
@@ -277,6 +280,14 @@ void Session::Dispatch() {
     Reply(Invoke(), false);
     return;
   }
+  // The socket stays open while the handler runs (this session is kept alive by the task and no
+  // timer is armed), so its descriptor is the client's for the whole call.
+  const int fd = stream_.socket().native_handle();
+  request_.client_gone = [fd] {
+    char byte;
+    const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+  };
   net::post(server_.blocking_pool(), [self = shared_from_this()] {
     Response response = self->Invoke();
     net::post(self->stream_.get_executor(),

@@ -86,6 +86,7 @@ void QueryService::Release(const std::string& tenant_id) {
 }
 
 struct QueryService::Checked {
+  std::function<bool()> client_gone;
   std::int64_t limit = 0;
   std::chrono::milliseconds timeout{0};
   std::chrono::steady_clock::time_point started;
@@ -120,6 +121,7 @@ Result<QueryService::Checked> QueryService::Check(const Principal& actor, const 
                                                   std::int64_t max_limit, std::int64_t default_limit) {
   QUARRY_RETURN_IF_ERROR(RequireMember(actor));
   Checked out;
+  out.client_gone = request.client_gone;
   out.started = std::chrono::steady_clock::now();
   out.limit = request.limit.value_or(default_limit);
   if (out.limit < 1 || out.limit > max_limit) {
@@ -211,7 +213,9 @@ engine::ExecuteOptions QueryService::OptionsFor(const Checked& checked, const At
   options.truncate_at_max_rows = true;
   options.nested_as_json = true;
   options.max_bytes = limits_.max_result_bytes;
-  options.should_stop = [canceled = attached.canceled] { return canceled->load(); };
+  options.should_stop = [canceled = attached.canceled, gone = checked.client_gone] {
+    return canceled->load() || (gone && gone());
+  };
   return options;
 }
 

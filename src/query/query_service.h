@@ -20,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -117,6 +118,8 @@ struct QueryRequest {
   std::map<std::string, int> versions;  // dataset name -> pinned version
   std::optional<std::int64_t> limit;
   std::optional<std::int64_t> timeout_ms;
+  // Polled while the statement runs: true stops it as canceled (a client that went away).
+  std::function<bool()> client_gone;
 };
 
 struct DatasetRead {

@@ -230,6 +230,29 @@ TEST_F(QueryApi, AClientThatDisconnectsFromAStreamStopsItsQuery) {
   EXPECT_EQ(running, 0u) << "the query still runs after its client left";
 }
 
+TEST_F(QueryApi, AClientThatLeavesBeforeAJsonAnswerStopsItsQuery) {
+  const std::string body = R"json({"sql": "SELECT count(*) FROM range(100000000000) a", "timeout_ms": 60000})json";
+  {
+    RawConnection client(server_->host(), server_->port());
+    ASSERT_TRUE(client.connected());
+    ASSERT_TRUE(client.Send("POST /v1/query HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key_ +
+                            "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                            "\r\n\r\n" + body));
+    bool running = false;
+    const auto end = std::chrono::steady_clock::now() + 20s;
+    while (!running && std::chrono::steady_clock::now() < end) {
+      running = !Json(server_->Request("GET", "/v1/queries", key_)).at("items").as_array().empty();
+    }
+    ASSERT_TRUE(running);
+  }  // the client goes away without reading its answer
+  const auto end = std::chrono::steady_clock::now() + 20s;
+  std::size_t running = 1;
+  while (running > 0 && std::chrono::steady_clock::now() < end) {
+    running = Json(server_->Request("GET", "/v1/queries", key_)).at("items").as_array().size();
+  }
+  EXPECT_EQ(running, 0u) << "the query still runs after its client left (it would run 60 s)";
+}
+
 TEST_F(QueryApi, HostileSqlIsDeniedWithTheConstructAndPosition) {
   struct Case {
     std::string sql;
