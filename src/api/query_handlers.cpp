@@ -129,29 +129,32 @@ Result<std::int64_t> RowsParam(const http::Request& req, std::int64_t fallback, 
   return rows;
 }
 
-// A CSV answer streamed with chunked transfer, a few hundred KB per write: the server holds one
-// chunk of rows whatever the size of the result. A failure part-way closes the connection
-// without the final chunk (the client sees an incomplete body); a client that goes away
-// destroys the stream, which stops the query.
-class CsvStream final : public http::ResponseStream {
+constexpr std::size_t kStreamChunkBytes = 256 * 1024;
+
+// A CSV or Arrow IPC answer streamed with chunked transfer, a few hundred KB per write: the server
+// holds one chunk of rows whatever the size of the result. A failure part-way closes the
+// connection without the final chunk (the client sees an incomplete body); a client that goes
+// away destroys the stream, which stops the query.
+class QueryBody final : public http::ResponseStream {
  public:
-  explicit CsvStream(std::unique_ptr<query::QueryStream> query) : query_(std::move(query)) {}
+  QueryBody(std::unique_ptr<query::QueryStream> query, bool arrow) : query_(std::move(query)), arrow_(arrow) {}
 
   bool Poll(std::string* out) override {
-    if (!header_sent_) {
+    if (!arrow_ && !header_sent_) {
       AppendCsvHeader(*out, query_->column_names());
       header_sent_ = true;
     }
     std::vector<engine::Row> rows;
-    while (out->size() < kChunkBytes) {
+    while (out->size() < kStreamChunkBytes) {
       rows.clear();
-      auto more = query_->Next(&rows);
+      auto more = arrow_ ? query_->NextArrow(out) : query_->Next(&rows);
       if (!more.ok()) {
-        spdlog::warn("query {}: the CSV stream stopped: {}", query_->query_id(), more.status().ToString());
+        spdlog::warn("query {}: the {} stream stopped: {}", query_->query_id(), arrow_ ? "Arrow" : "CSV",
+                     more.status().ToString());
         failed_ = true;
         return false;
       }
-      AppendCsvRows(*out, rows);
+      AppendCsvRows(*out, rows);  // nothing for Arrow
       if (!*more) return false;
     }
     return true;
@@ -159,34 +162,9 @@ class CsvStream final : public http::ResponseStream {
   bool failed() const override { return failed_; }
 
  private:
-  static constexpr std::size_t kChunkBytes = 256 * 1024;
   std::unique_ptr<query::QueryStream> query_;
+  const bool arrow_;
   bool header_sent_ = false;
-  bool failed_ = false;
-};
-
-// An Arrow IPC stream answer, a few hundred KB per write (see CsvStream for failures and departed
-// clients).
-class ArrowStream final : public http::ResponseStream {
- public:
-  explicit ArrowStream(std::unique_ptr<query::QueryStream> query) : query_(std::move(query)) {}
-
-  bool Poll(std::string* out) override {
-    while (out->size() < 256 * 1024) {
-      auto more = query_->NextArrow(out);
-      if (!more.ok()) {
-        spdlog::warn("query {}: the Arrow stream stopped: {}", query_->query_id(), more.status().ToString());
-        failed_ = true;
-        return false;
-      }
-      if (!*more) return false;
-    }
-    return true;
-  }
-  bool failed() const override { return failed_; }
-
- private:
-  std::unique_ptr<query::QueryStream> query_;
   bool failed_ = false;
 };
 
@@ -201,7 +179,7 @@ class FileStream final : public http::ResponseStream {
       failed_ = true;
       return false;
     }
-    out->resize(256 * 1024);
+    out->resize(kStreamChunkBytes);
     in_.read(out->data(), static_cast<std::streamsize>(out->size()));
     out->resize(static_cast<std::size_t>(in_.gcount()));
     if (in_.bad()) failed_ = true;
@@ -235,29 +213,19 @@ void RegisterQueryRoutes(http::Router& router, AppContext& app) {
                   parquet.stream = std::make_shared<FileStream>(std::move(file).value());
                   return parquet;
                 }
-                if (parsed->format == "arrow") {
-                  auto stream = app.queries.Stream(p, parsed->request, /*arrow=*/true);
+                if (parsed->format == "arrow" || parsed->format == "csv") {
+                  const bool arrow = parsed->format == "arrow";
+                  auto stream = app.queries.Stream(p, parsed->request, arrow);
                   if (!stream.ok()) return QueryProblem(req, stream.status());
-                  http::Response arrow;
-                  arrow.content_type = "application/vnd.apache.arrow.stream";
-                  arrow.headers.emplace_back("X-Quarry-Query-Id", (*stream)->query_id());
-                  arrow.stream_poll_interval = std::chrono::milliseconds(0);
-                  arrow.stream_max_duration = std::chrono::milliseconds(
-                      parsed->request.timeout_ms.value_or(app.queries.limits().max_timeout.count()) + 60'000);
-                  arrow.stream = std::make_shared<ArrowStream>(std::move(stream).value());
-                  return arrow;
-                }
-                if (parsed->format == "csv") {
-                  auto stream = app.queries.Stream(p, parsed->request);
-                  if (!stream.ok()) return QueryProblem(req, stream.status());
-                  http::Response csv;
-                  csv.content_type = "text/csv; charset=utf-8";
-                  csv.headers.emplace_back("X-Quarry-Query-Id", (*stream)->query_id());
-                  csv.stream_poll_interval = std::chrono::milliseconds(0);
-                  csv.stream_max_duration = std::chrono::milliseconds(
-                      parsed->request.timeout_ms.value_or(app.queries.limits().max_timeout.count()) + 60'000);
-                  csv.stream = std::make_shared<CsvStream>(std::move(stream).value());
-                  return csv;
+                  http::Response body;
+                  body.content_type = arrow ? "application/vnd.apache.arrow.stream" : "text/csv; charset=utf-8";
+                  body.headers.emplace_back("X-Quarry-Query-Id", (*stream)->query_id());
+                  body.stream_poll_interval = std::chrono::milliseconds(0);
+                  // The statement's own deadline ends it first; this only bounds a stalled reader.
+                  body.stream_max_duration = std::chrono::milliseconds(
+                      parsed->request.timeout_ms.value_or(app.queries.limits().default_timeout.count()) + 60'000);
+                  body.stream = std::make_shared<QueryBody>(std::move(stream).value(), arrow);
+                  return body;
                 }
                 auto answer = app.queries.Run(p, parsed->request);
                 if (!answer.ok()) return QueryProblem(req, answer.status());

@@ -47,25 +47,33 @@ std::int16_t TimeUnitOf(char c) {
   }
 }
 
-// The type table of one field: its tag and offset (0 for tables without members).
-Result<std::pair<std::uint8_t, flatbuffers::Offset<void>>> TypeOf(flatbuffers::FlatBufferBuilder& fbb,
-                                                                  const ArrowSchema& schema) {
+using TypeRef = std::pair<std::uint8_t, flatbuffers::Offset<void>>;  // the union's tag and table
+
+// The type table of one field.
+Result<TypeRef> TypeOf(flatbuffers::FlatBufferBuilder& fbb, const ArrowSchema& schema) {
   if (schema.dictionary != nullptr) return Unsupported(schema);
   const std::string_view f = schema.format ? schema.format : "";
-  auto empty = [&](std::uint8_t tag) -> std::pair<std::uint8_t, flatbuffers::Offset<void>> {
+  // A table of `tag`; `fill` adds its members. Values passed with a default of -1 are always
+  // written (flatbuffers omits a member equal to the default given here, and readers then use the
+  // schema's default, which may differ).
+  auto table = [&](std::uint8_t tag, const auto& fill) -> TypeRef {
     auto start = fbb.StartTable();
+    fill();
     return {tag, flatbuffers::Offset<void>(fbb.EndTable(start))};
   };
-  auto integer = [&](int bits, bool is_signed) -> std::pair<std::uint8_t, flatbuffers::Offset<void>> {
-    auto start = fbb.StartTable();
-    fbb.AddElement<std::int32_t>(Slot(0), bits, 0);
-    fbb.AddElement<std::uint8_t>(Slot(1), is_signed ? 1 : 0, 0);
-    return {kInt, flatbuffers::Offset<void>(fbb.EndTable(start))};
+  auto empty = [&](std::uint8_t tag) { return table(tag, [] {}); };
+  auto one_short = [&](std::uint8_t tag, std::int16_t value) {
+    return table(tag, [&] { fbb.AddElement<std::int16_t>(Slot(0), value, -1); });
   };
-  auto one_short = [&](std::uint8_t tag, std::int16_t value) -> std::pair<std::uint8_t, flatbuffers::Offset<void>> {
-    auto start = fbb.StartTable();
-    fbb.AddElement<std::int16_t>(Slot(0), value, -1);  // -1: never the default, always written
-    return {tag, flatbuffers::Offset<void>(fbb.EndTable(start))};
+  auto one_int = [&](std::uint8_t tag, std::string_view digits) {
+    const int value = std::atoi(std::string(digits).c_str());
+    return table(tag, [&] { fbb.AddElement<std::int32_t>(Slot(0), value, -1); });
+  };
+  auto integer = [&](int bits, bool is_signed) {
+    return table(kInt, [&] {
+      fbb.AddElement<std::int32_t>(Slot(0), bits, 0);
+      fbb.AddElement<std::uint8_t>(Slot(1), is_signed ? 1 : 0, 0);
+    });
   };
   if (f == "n") return empty(kNull);
   if (f == "b") return empty(kBool);
@@ -88,18 +96,18 @@ Result<std::pair<std::uint8_t, flatbuffers::Offset<void>>> TypeOf(flatbuffers::F
   if (f == "tdm") return one_short(kDate, 1);
   if (f.size() == 3 && f.starts_with("tt")) {
     const std::int16_t unit = TimeUnitOf(f[2]);
-    auto start = fbb.StartTable();
-    fbb.AddElement<std::int16_t>(Slot(0), unit, -1);
-    fbb.AddElement<std::int32_t>(Slot(1), unit <= 1 ? 32 : 64, 0);
-    return std::make_pair(static_cast<std::uint8_t>(kTime), flatbuffers::Offset<void>(fbb.EndTable(start)));
+    return table(kTime, [&] {
+      fbb.AddElement<std::int16_t>(Slot(0), unit, -1);
+      fbb.AddElement<std::int32_t>(Slot(1), unit <= 1 ? 32 : 64, 0);
+    });
   }
   if (f.size() >= 4 && f.starts_with("ts") && f[3] == ':') {
     const std::string zone(f.substr(4));
     auto tz = zone.empty() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(zone);
-    auto start = fbb.StartTable();
-    fbb.AddElement<std::int16_t>(Slot(0), TimeUnitOf(f[2]), -1);
-    if (!zone.empty()) fbb.AddOffset(Slot(1), tz);
-    return std::make_pair(static_cast<std::uint8_t>(kTimestamp), flatbuffers::Offset<void>(fbb.EndTable(start)));
+    return table(kTimestamp, [&] {
+      fbb.AddElement<std::int16_t>(Slot(0), TimeUnitOf(f[2]), -1);
+      if (!zone.empty()) fbb.AddOffset(Slot(1), tz);
+    });
   }
   if (f.size() == 3 && f.starts_with("tD")) return one_short(kDuration, TimeUnitOf(f[2]));
   if (f == "tiM") return one_short(kInterval, 0);
@@ -110,30 +118,18 @@ Result<std::pair<std::uint8_t, flatbuffers::Offset<void>>> TypeOf(flatbuffers::F
     if (std::sscanf(std::string(f).c_str(), "d:%d,%d,%d", &precision, &scale, &bits) < 2 || bits != 128) {
       return Unsupported(schema);
     }
-    auto start = fbb.StartTable();
-    fbb.AddElement<std::int32_t>(Slot(0), precision, -1);
-    fbb.AddElement<std::int32_t>(Slot(1), scale, -1);
-    fbb.AddElement<std::int32_t>(Slot(2), 128, 0);
-    return std::make_pair(static_cast<std::uint8_t>(kDecimal), flatbuffers::Offset<void>(fbb.EndTable(start)));
+    return table(kDecimal, [&] {
+      fbb.AddElement<std::int32_t>(Slot(0), precision, -1);
+      fbb.AddElement<std::int32_t>(Slot(1), scale, -1);
+      fbb.AddElement<std::int32_t>(Slot(2), 128, 0);
+    });
   }
-  if (f.starts_with("w:")) {
-    auto start = fbb.StartTable();
-    fbb.AddElement<std::int32_t>(Slot(0), std::atoi(std::string(f.substr(2)).c_str()), -1);
-    return std::make_pair(static_cast<std::uint8_t>(kFixedSizeBinary), flatbuffers::Offset<void>(fbb.EndTable(start)));
-  }
+  if (f.starts_with("w:")) return one_int(kFixedSizeBinary, f.substr(2));
   if (f == "+l") return empty(kList);
   if (f == "+L") return empty(kLargeList);
   if (f == "+s") return empty(kStruct);
-  if (f == "+m") {
-    auto start = fbb.StartTable();
-    fbb.AddElement<std::uint8_t>(Slot(0), 0, 1);
-    return std::make_pair(static_cast<std::uint8_t>(kMap), flatbuffers::Offset<void>(fbb.EndTable(start)));
-  }
-  if (f.starts_with("+w:")) {
-    auto start = fbb.StartTable();
-    fbb.AddElement<std::int32_t>(Slot(0), std::atoi(std::string(f.substr(3)).c_str()), -1);
-    return std::make_pair(static_cast<std::uint8_t>(kFixedSizeList), flatbuffers::Offset<void>(fbb.EndTable(start)));
-  }
+  if (f == "+m") return table(kMap, [&] { fbb.AddElement<std::uint8_t>(Slot(0), 0, 1); });
+  if (f.starts_with("+w:")) return one_int(kFixedSizeList, f.substr(3));
   return Unsupported(schema);
 }
 
@@ -194,6 +190,7 @@ class BatchBuilder {
     auto fixed = [&](std::int64_t width) {
       validity();
       Append(buffer(1), n * width);
+      return Status::Ok();
     };
     auto var = [&](std::int64_t offset_width) {
       validity();
@@ -210,6 +207,7 @@ class BatchBuilder {
         }
       }
       Append(buffer(2), bytes);
+      return Status::Ok();
     };
     auto children = [&]() -> Status {
       for (std::int64_t i = 0; i < schema.n_children; ++i) {
@@ -223,18 +221,18 @@ class BatchBuilder {
       Append(buffer(1), (n + 7) / 8);
       return Status::Ok();
     }
-    if (f == "c" || f == "C") return fixed(1), Status::Ok();
-    if (f == "s" || f == "S" || f == "e") return fixed(2), Status::Ok();
-    if (f == "i" || f == "I" || f == "f" || f == "tdD" || f == "tts" || f == "ttm" || f == "tiM") return fixed(4), Status::Ok();
+    if (f == "c" || f == "C") return fixed(1);
+    if (f == "s" || f == "S" || f == "e") return fixed(2);
+    if (f == "i" || f == "I" || f == "f" || f == "tdD" || f == "tts" || f == "ttm" || f == "tiM") return fixed(4);
     if (f == "l" || f == "L" || f == "g" || f == "tdm" || f == "ttu" || f == "ttn" || f.starts_with("ts") ||
         f.starts_with("tD") || f == "tiD") {
-      return fixed(8), Status::Ok();
+      return fixed(8);
     }
-    if (f == "tin") return fixed(16), Status::Ok();
-    if (f.starts_with("d:")) return fixed(16), Status::Ok();
-    if (f.starts_with("w:")) return fixed(std::atoll(std::string(f.substr(2)).c_str())), Status::Ok();
-    if (f == "u" || f == "z") return var(4), Status::Ok();
-    if (f == "U" || f == "Z") return var(8), Status::Ok();
+    if (f == "tin") return fixed(16);
+    if (f.starts_with("d:")) return fixed(16);
+    if (f.starts_with("w:")) return fixed(std::atoll(std::string(f.substr(2)).c_str()));
+    if (f == "u" || f == "z") return var(4);
+    if (f == "U" || f == "Z") return var(8);
     if (f == "+l" || f == "+m") {
       validity();
       Append(buffer(1), n == 0 ? 0 : (n + 1) * 4);

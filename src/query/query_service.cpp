@@ -94,7 +94,7 @@ struct QueryService::Checked {
   std::map<std::string, DatasetVersion> resolved;  // by dataset name
 };
 
-struct QueryService::Attached {
+struct AttachedQuery {
   QueryService* service = nullptr;
   std::string tenant_id;
   std::string query_id;
@@ -105,7 +105,7 @@ struct QueryService::Attached {
   std::vector<DatasetRead> datasets;
   bool admitted = false;
 
-  ~Attached() {
+  ~AttachedQuery() {
     if (!service) return;
     {
       std::lock_guard lock(service->mu_);
@@ -168,7 +168,7 @@ Result<QueryService::Checked> QueryService::Check(const Principal& actor, const 
   return out;
 }
 
-Result<std::shared_ptr<QueryService::Attached>> QueryService::Attach(const Principal& actor,
+Result<std::shared_ptr<AttachedQuery>> QueryService::Attach(const Principal& actor,
                                                                      const QueryRequest& request,
                                                                      const Checked& checked) {
   const std::string& tenant_id = actor.tenant.id;
@@ -331,7 +331,7 @@ QueryExport::~QueryExport() {
 QueryStream::~QueryStream() { cursor_.reset(); }  // stops the statement before the slot goes back
 
 Status QueryStream::UserFacing(const Status& error) const {
-  return service_->UserFacing(error, *std::static_pointer_cast<QueryService::Attached>(attached_), timeout_);
+  return service_->UserFacing(error, *attached_, timeout_);
 }
 
 Result<bool> QueryStream::NextArrow(std::string* out) {

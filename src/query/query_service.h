@@ -51,6 +51,9 @@ struct QueryLimits {
 };
 
 class QueryService;
+// A query that holds a slot, an engine connection and its registration as running (defined in
+// query_service.cpp; everything given back when it is destroyed).
+struct AttachedQuery;
 
 // A query's answer written as a Parquet file (format=parquet) in the tenant engine's temporary
 // directory, to be sent and then forgotten: destroying this deletes the file.
@@ -108,7 +111,7 @@ class QueryStream {
   bool truncated_ = false;
   bool done_ = false;
   std::chrono::milliseconds timeout_{0};
-  std::shared_ptr<void> attached_;  // the query's slot, engine and connection (QueryService)
+  std::shared_ptr<AttachedQuery> attached_;
   std::unique_ptr<engine::Cursor> cursor_;  // declared after: destroyed before the connection
 };
 
@@ -175,12 +178,12 @@ class QueryService {
 
  private:
   friend class QueryStream;
+  friend struct AttachedQuery;
   // What Run and Stream share. Checked: the request's limits, the statement through the guard
-  // (layer 1) and the dataset versions it reads. Attached: a query slot of the tenant, its
-  // engine (layer 2), a connection with the datasets as views, the query registered as running;
-  // all given back when it is destroyed.
+  // (layer 1) and the dataset versions it reads. AttachedQuery: a query slot of the tenant, its
+  // engine (layer 2), a connection with the datasets as views, the query registered as running.
   struct Checked;
-  struct Attached;
+  using Attached = AttachedQuery;
   Result<Checked> Check(const Principal& actor, const QueryRequest& request, std::int64_t max_limit,
                         std::int64_t default_limit);
   Result<std::shared_ptr<Attached>> Attach(const Principal& actor, const QueryRequest& request,
