@@ -95,7 +95,9 @@ void RegisterUploadRoutes(http::Router& router, AppContext& app) {
     QUARRY_ASSIGN_OR_RETURN(ResumableUpload upload,
                             app.uploads.Create(*principal, length, std::string(req.headers.Get("Upload-Metadata"))));
     req.path_params["upload_id"] = upload.id;
-    return http::UploadTarget{app.uploads_dir + "/tus_" + upload.id, static_cast<std::uint64_t>(length), true, 0};
+    http::UploadTarget target{app.uploads_dir + "/tus_" + upload.id, static_cast<std::uint64_t>(length), true, 0};
+    target.on_stored = app.uploads.LineChecker(upload.id, 0);
+    return target;
   };
   router.Add(std::move(create));
 
@@ -130,8 +132,10 @@ void RegisterUploadRoutes(http::Router& router, AppContext& app) {
     QUARRY_ASSIGN_OR_RETURN(std::int64_t offset, HeaderNumber(req, "Upload-Offset"));
     QUARRY_ASSIGN_OR_RETURN(catalog::AppendTarget target,
                             app.uploads.PrepareAppend(*principal, req.path_params.at("id"), offset));
-    return http::UploadTarget{target.path, static_cast<std::uint64_t>(target.max_bytes), true,
+    http::UploadTarget upload{target.path, static_cast<std::uint64_t>(target.max_bytes), true,
                               static_cast<std::uint64_t>(target.offset)};
+    upload.on_stored = app.uploads.LineChecker(req.path_params.at("id"), target.offset);
+    return upload;
   };
   router.Add(std::move(append));
 

@@ -125,6 +125,39 @@ Result<ResumableUpload> ResumableUploads::Create(const Principal& actor, std::in
   return upload;
 }
 
+std::function<void(std::string_view)> ResumableUploads::LineChecker(const std::string& id, std::int64_t offset) {
+  return [this, id, offset](std::string_view bytes) mutable {
+    Measure(id, offset, bytes);
+    offset += static_cast<std::int64_t>(bytes.size());
+  };
+}
+
+void ResumableUploads::Measure(const std::string& id, std::int64_t offset, std::string_view bytes) {
+  std::lock_guard lock(line_checks_mu_);
+  auto it = line_checks_.find(id);
+  if (it == line_checks_.end()) {
+    if (offset != 0) return;  // measuring starts with the first byte (not after a restart)
+    it = line_checks_.emplace(id, LineCheck(options_.max_line_bytes)).first;
+  }
+  LineCheck& check = it->second;
+  if (check.stopped) return;
+  if (offset != check.fed_until || !check.meter.Feed(bytes.data(), bytes.size())) {
+    check.stopped = true;
+    return;
+  }
+  check.fed_until += static_cast<std::int64_t>(bytes.size());
+  check.checked_until = check.fed_until - static_cast<std::int64_t>(check.meter.current_line());
+}
+
+std::int64_t ResumableUploads::TakeLinesChecked(const std::string& id) {
+  std::lock_guard lock(line_checks_mu_);
+  auto it = line_checks_.find(id);
+  if (it == line_checks_.end()) return 0;
+  const std::int64_t checked = it->second.checked_until;
+  line_checks_.erase(it);
+  return checked;
+}
+
 Result<UploadState> ResumableUploads::Get(const Principal& actor, const std::string& id) {
   QUARRY_RETURN_IF_ERROR(RequireWriter(actor));
   if (!LooksLikeId(id, "upl")) return NotFound("upload_not_found", "no such upload");
@@ -176,6 +209,7 @@ Result<UploadState> ResumableUploads::Inspect(const Principal& actor, const std:
 
 Result<UploadState> ResumableUploads::StartIngestion(const Principal& actor, const std::string& id, UploadState state) {
   QUARRY_ASSIGN_OR_RETURN(ingest::IngestRequest request, ingest::IngestRequestFromJson(state.upload.request_json));
+  request.lines_checked_until = TakeLinesChecked(id);
   // The upload id makes starting idempotent: a repeated final request finds the same job.
   QUARRY_ASSIGN_OR_RETURN(EnqueueResult enqueued, datasets_.StartIngest(actor, request, "tus:" + id));
   Status recorded = uploads_.SetUploadJob(actor.tenant.id, id, enqueued.job.id);
@@ -187,7 +221,10 @@ Result<UploadState> ResumableUploads::StartIngestion(const Principal& actor, con
 Status ResumableUploads::Terminate(const Principal& actor, const std::string& id) {
   QUARRY_ASSIGN_OR_RETURN(UploadState state, Get(actor, id));
   QUARRY_RETURN_IF_ERROR(uploads_.DeleteUpload(actor.tenant.id, id));
-  if (state.upload.job_id.empty()) ::unlink(FileOf(id).c_str());
+  if (state.upload.job_id.empty()) {
+    (void)TakeLinesChecked(id);
+    ::unlink(FileOf(id).c_str());
+  }
   return Status::Ok();
 }
 
@@ -195,7 +232,10 @@ Result<int> ResumableUploads::SweepExpired() {
   QUARRY_ASSIGN_OR_RETURN(auto expired, uploads_.ListExpiredUploads(clock_.NowMillis(), 100));
   int removed = 0;
   for (const auto& upload : expired) {
-    if (upload.job_id.empty()) ::unlink(FileOf(upload.id).c_str());
+    if (upload.job_id.empty()) {
+      (void)TakeLinesChecked(upload.id);
+      ::unlink(FileOf(upload.id).c_str());
+    }
     if (uploads_.DeleteUpload(upload.tenant_id, upload.id).ok()) ++removed;
   }
   if (removed > 0) spdlog::info("removed {} expired upload(s)", removed);

@@ -12,9 +12,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string_view>
 #include <string>
 
 #include "catalog/dataset_service.h"
+#include "ingest/source_file.h"
 #include "meta/upload_store.h"
 
 namespace quarry::catalog {
@@ -23,6 +28,7 @@ struct ResumableUploadOptions {
   std::string uploads_dir;
   std::int64_t max_upload_bytes = 10LL << 30;
   std::chrono::milliseconds expiry{24 * 3'600'000LL};
+  std::int64_t max_line_bytes = 2LL << 20;  // ingest.max_line_bytes
 };
 
 struct UploadState {
@@ -54,6 +60,11 @@ class ResumableUploads {
   Result<AppendTarget> PrepareAppend(const Principal& actor, const std::string& id, std::int64_t client_offset);
   // After a PATCH body arrived: extends the expiry; when complete, starts the ingestion.
   Result<UploadState> AfterAppend(const Principal& actor, const std::string& id);
+  // For UploadTarget::on_stored of a body appended at `offset`: measures line lengths as the bytes
+  // arrive, so that the ingestion need not read the file again for that (IngestRequest::
+  // lines_checked_until). Bytes it did not see (an interrupted body's last piece) end the
+  // measuring of that upload where it stands.
+  std::function<void(std::string_view)> LineChecker(const std::string& id, std::int64_t offset);
   Status Terminate(const Principal& actor, const std::string& id);
   // Deletes expired uploads (files of incomplete ones too). Returns how many.
   Result<int> SweepExpired();
@@ -67,11 +78,24 @@ class ResumableUploads {
   std::string FileOf(const std::string& id) const { return options_.uploads_dir + "/tus_" + id; }
   static Status RequireWriter(const Principal& actor);
   Result<std::int64_t> OffsetOf(const std::string& id) const;
+  void Measure(const std::string& id, std::int64_t offset, std::string_view bytes);
+  // Where the line check of `id` stands, forgetting it.
+  std::int64_t TakeLinesChecked(const std::string& id);
+
+  struct LineCheck {
+    explicit LineCheck(std::int64_t max_line) : meter(static_cast<std::uint64_t>(max_line)) {}
+    ingest::LineMeter meter;
+    std::int64_t fed_until = 0;       // bytes seen, from the start of the file
+    std::int64_t checked_until = 0;   // a line start; every line before it is within the limit
+    bool stopped = false;             // bytes went unseen, or a line exceeded the limit
+  };
 
   UploadStore& uploads_;
   DatasetService& datasets_;
   const Clock& clock_;
   const ResumableUploadOptions options_;
+  std::mutex line_checks_mu_;
+  std::map<std::string, LineCheck> line_checks_;  // incomplete uploads by id
 };
 
 // Parses a tus Upload-Metadata header into key -> decoded value. InvalidArgument

@@ -126,5 +126,94 @@ TEST(UploadMetadata, ParsesTusPairs) {
   EXPECT_EQ(ParseUploadMetadata(std::string(20000, 'a')).status().code(), "invalid_upload_metadata");
 }
 
+// The line check of the ingestion, done as the bytes arrive: the job's payload says how far every
+// line was within the limit, so the job reads only the rest.
+class LineCheckTest : public ResumableUploadsTest {
+ protected:
+  void SetUp() override {
+    ResumableUploadsTest::SetUp();
+    checked_ = std::make_unique<ResumableUploads>(
+        *upload_store_, *datasets_, clock_, ResumableUploadOptions{(dir_.path() / "uploads").string(), 1000, 1h, 8});
+  }
+  // A PATCH body at `offset`: appended to the file and shown to the checker, as the HTTP layer does.
+  void Patch(const std::string& id, std::int64_t offset, const std::string& bytes) {
+    Append(id, bytes);
+    checked_->LineChecker(id, offset)(bytes);
+  }
+  // Uploads `pieces` (each one PATCH) and returns the ingestion job's lines_checked_until.
+  long long Checked(const std::string& name, const std::vector<std::string>& pieces, bool unseen_gap = false) {
+    std::int64_t length = 0;
+    for (const auto& p : pieces) length += static_cast<std::int64_t>(p.size());
+    auto upload = checked_->Create(actor_, length, "dataset " + Base64(name));
+    EXPECT_TRUE(upload.ok()) << upload.status().ToString();
+    std::int64_t offset = 0;
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+      if (unseen_gap && i == 1) {
+        Append(upload->id, pieces[i]);  // written, never shown: an interrupted body's last piece
+      } else {
+        Patch(upload->id, offset, pieces[i]);
+      }
+      offset += static_cast<std::int64_t>(pieces[i].size());
+    }
+    auto state = checked_->AfterAppend(actor_, upload->id);
+    EXPECT_TRUE(state.ok() && !state->upload.job_id.empty());
+    auto job = job_store_->Get(actor_.tenant.id, state->upload.job_id);
+    EXPECT_TRUE(job.ok());
+    auto request = ingest::IngestRequestFromJson(job->payload_json);
+    EXPECT_TRUE(request.ok());
+    return request->lines_checked_until;
+  }
+  static std::string Base64(const std::string& s) {
+    static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); i += 3) {
+      const unsigned n = (static_cast<unsigned char>(s[i]) << 16) |
+                         (i + 1 < s.size() ? static_cast<unsigned char>(s[i + 1]) << 8 : 0) |
+                         (i + 2 < s.size() ? static_cast<unsigned char>(s[i + 2]) : 0);
+      out += k[(n >> 18) & 63];
+      out += k[(n >> 12) & 63];
+      out += i + 1 < s.size() ? k[(n >> 6) & 63] : '=';
+      out += i + 2 < s.size() ? k[n & 63] : '=';
+    }
+    return out;
+  }
+  std::unique_ptr<ResumableUploads> checked_;
+};
+
+TEST_F(LineCheckTest, AWholeUploadWithShortLinesIsCheckedToItsEnd) {
+  // Lines split across PATCH bodies are measured whole.
+  EXPECT_EQ(Checked("a", {"id,na", "me\n1,ab\n2,cd\n"}), 18);
+  // A last line without its newline is left to the job (it may continue in a later body).
+  EXPECT_EQ(Checked("a2", {"id\n1\n22"}), 5);
+}
+
+TEST_F(LineCheckTest, AnOverLongLineStopsTheCheckAtItsStart) {
+  // The third line (10 bytes) exceeds 8: the job checks from its start and refuses it.
+  EXPECT_EQ(Checked("b", {"id,x\n1,y\n", "0123456789\n3,z\n"}), 9);
+}
+
+TEST_F(LineCheckTest, BytesTheCheckerDidNotSeeEndItWhereItStood) {
+  EXPECT_EQ(Checked("c", {"id\n1\n2", "3\n4\n", "5\n"}, /*unseen_gap=*/true), 5);
+}
+
+TEST_F(LineCheckTest, UsersCannotClaimTheirLinesWereChecked) {
+  auto upload = checked_->Create(actor_, 6, "dataset " + Base64("e") + ",lines_checked_until " + Base64("6"));
+  EXPECT_FALSE(upload.ok());
+  EXPECT_NE(upload.status().message().find("lines_checked_until"), std::string::npos) << upload.status().ToString();
+}
+
+TEST_F(LineCheckTest, AnUploadFirstSeenMidwayIsNotChecked) {
+  // After a restart the checker meets an upload at a later offset: the job checks everything.
+  auto upload = checked_->Create(actor_, 6, "dataset " + Base64("d"));
+  ASSERT_TRUE(upload.ok());
+  Append(upload->id, "id\n");
+  Patch(upload->id, 3, "1\n2");
+  auto state = checked_->AfterAppend(actor_, upload->id);
+  ASSERT_TRUE(state.ok());
+  auto job = job_store_->Get(actor_.tenant.id, state->upload.job_id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(ingest::IngestRequestFromJson(job->payload_json)->lines_checked_until, 0);
+}
+
 }  // namespace
 }  // namespace quarry::catalog

@@ -47,6 +47,7 @@ ingest::IngestOptions IngestOptionsFrom(const Config& c, const DataDirPaths& pat
   o.tenant_storage_quota_bytes = c.ingest_tenant_storage_quota;
   o.max_line_bytes = c.ingest_max_line_bytes;
   o.keep_versions = c.ingest_keep_versions;
+  o.preserve_row_order = c.ingest_preserve_row_order;
   return o;
 }
 

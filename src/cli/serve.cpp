@@ -116,7 +116,7 @@ int RunServe(const ConfigFlags& flags) {
   catalog::DatasetService dataset_service(**datasets, **objects, job_service, clock);
   catalog::ResumableUploads resumable(**upload_store, dataset_service, clock,
                                       catalog::ResumableUploadOptions{paths.uploads(), config.ingest_max_upload_bytes,
-                                                                      config.ingest_upload_expiry});
+                                                                      config.ingest_upload_expiry, config.ingest_max_line_bytes});
   (void)resumable.SweepExpired();
   // Spill files and Parquet exports of a previous run: nothing in query_tmp outlives a process.
   {

@@ -56,6 +56,7 @@ const std::vector<std::string> kAllKeys = {
     "ingest.tenant_storage_quota",
     "ingest.upload_expiry",
     "ingest.keep_versions",
+    "ingest.preserve_row_order",
     "jobs.allow_test_kinds",
     "query.threads",
     "query.memory_limit",

@@ -565,7 +565,8 @@ Result<std::unique_ptr<Database>> OpenDatabase(const EngineOptions& options) {
                                    std::to_string(options.max_temp_directory_bytes) + "B"));
   QUARRY_RETURN_IF_ERROR(SetConfig(config.get(), "autoinstall_known_extensions", "false"));
   QUARRY_RETURN_IF_ERROR(SetConfig(config.get(), "autoload_known_extensions", "false"));
-  // preserve_insertion_order stays at its default (true): ingestion relies on row order.
+  QUARRY_RETURN_IF_ERROR(SetConfig(config.get(), "preserve_insertion_order",
+                                   options.preserve_insertion_order ? "true" : "false"));
   // The progress bar cannot be configured here (it is per connection): see DuckDatabase::Connect.
 
   OwnedDatabase database;
@@ -606,6 +607,12 @@ Result<std::unique_ptr<Database>> OpenDatabase(const EngineOptions& options) {
   }
   auto handle = std::make_shared<const DatabaseHandle>(std::move(database));
   return std::unique_ptr<Database>(std::make_unique<DuckDatabase>(std::move(handle)));
+}
+
+std::string ReadParquetSql(const std::vector<std::string>& files) {
+  std::string list;
+  for (const auto& file : files) list += (list.empty() ? "" : ", ") + QuoteLiteral(file);
+  return "read_parquet([" + list + "])";
 }
 
 std::string QuoteLiteral(std::string_view value) {

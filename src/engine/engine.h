@@ -41,6 +41,9 @@ struct EngineOptions {
   // Keep Parquet footers in memory between statements: for files that never change in place
   // (published dataset versions), so each query skips re-reading them.
   bool parquet_metadata_cache = false;
+  // False lets statements without ORDER BY return (and write) rows in any order: parallel COPY
+  // then needs no ordered merge (about 13% faster CSV to Parquet here, and less memory).
+  bool preserve_insertion_order = true;
 };
 
 // A value bound to a statement parameter (never spliced into SQL text).
@@ -124,6 +127,8 @@ Result<std::unique_ptr<Database>> OpenDatabase(const EngineOptions& options);
 
 // SQL string literal: 'it''s' (quotes doubled). For paths and values the caller controls.
 std::string QuoteLiteral(std::string_view value);
+// read_parquet(['a', 'b']): one relation over Parquet files with one schema, rows in file order.
+std::string ReadParquetSql(const std::vector<std::string>& files);
 // SQL identifier: "a""b".
 std::string QuoteIdentifier(std::string_view name);
 

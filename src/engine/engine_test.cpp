@@ -131,6 +131,16 @@ TEST_F(EngineTest, ValuesAreDuckDbVarcharCasts) {
   EXPECT_EQ(values.rows[0][27], std::nullopt);  // SQL NULL stays NULL
 }
 
+TEST_F(EngineTest, InsertionOrderIsKeptUnlessReleased) {
+  EXPECT_EQ(MustExecute(*conn_, "SELECT current_setting('preserve_insertion_order')::VARCHAR").rows[0][0], "true");
+  EngineOptions options = Options();
+  options.preserve_insertion_order = false;
+  auto db = Open(options);
+  ASSERT_NE(db, nullptr);
+  auto conn = Connect(*db);
+  EXPECT_EQ(MustExecute(*conn, "SELECT current_setting('preserve_insertion_order')::VARCHAR").rows[0][0], "false");
+}
+
 TEST_F(EngineTest, TypeNames) {
   // A bare NULL column comes back as INTEGER (DuckDB's choice for an untyped NULL result).
   QueryResult r =

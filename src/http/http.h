@@ -117,6 +117,10 @@ struct UploadTarget {
   // its one file part is stored, and its filename goes to Request::body_filename. A malformed
   // form is answered 400 and its partial file deleted. Not with `append`.
   std::string multipart_boundary;
+  // Optional: sees each piece of the body right after it is written to the file (not yet
+  // fsynced), in order, on the blocking pool; one call at a time per request. The partial last
+  // piece of an interrupted body is kept without being shown. Must be quick and must not throw.
+  std::function<void(std::string_view stored)> on_stored;
 };
 // Runs once the header is read and before any body byte is (on the blocking pool): it
 // authenticates, validates the parameters and decides where the body goes and how large it may

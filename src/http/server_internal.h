@@ -111,6 +111,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<MultipartFileDecoder> upload_multipart_;  // multipart/form-data bodies
   std::string upload_decoded_;                           // the file bytes of the current chunk
   std::uint64_t upload_unsynced_ = 0;                    // written since the last writeback hint
+  std::function<void(std::string_view)> upload_on_stored_;  // UploadTarget::on_stored
   std::size_t lingered_bytes_ = 0;
 
   Request request_;

@@ -78,6 +78,7 @@ void Session::StartUpload(Result<UploadTarget> target, bool body_pending) {
   request_.body_file = target->path;
   upload_keep_ = target->append;
   upload_unsynced_ = 0;
+  upload_on_stored_ = std::move(target->on_stored);
   if (!target->multipart_boundary.empty()) upload_multipart_.emplace(target->multipart_boundary);
   if (target->append) {
     upload_fd_ = ::open(target->path.c_str(), O_WRONLY | O_CLOEXEC);
@@ -185,6 +186,7 @@ void Session::OnUploadChunk(beast::error_code ec) {
     }
     if (written.ok()) written = WriteAll(self->upload_fd_, bytes.data(), bytes.size());
     self->upload_unsynced_ += bytes.size();
+    if (written.ok() && self->upload_on_stored_) self->upload_on_stored_(bytes);
     if (written.ok() && self->upload_unsynced_ >= kWritebackEvery) {
       (void)::sync_file_range(self->upload_fd_, 0, 0, SYNC_FILE_RANGE_WRITE);  // a hint; fsync is the guarantee
       self->upload_unsynced_ = 0;

@@ -294,7 +294,9 @@ Result<std::string> Attempt::Run() {
   Progress("reading", 0, "inspecting the file");
   QUARRY_ASSIGN_OR_RETURN(source_, InspectSource(request_.upload_path, request_.format,
                                                  static_cast<std::uint64_t>(options_.max_decompressed_bytes),
-                                                 static_cast<std::uint64_t>(options_.max_line_bytes)));
+                                                 static_cast<std::uint64_t>(options_.max_line_bytes),
+                                                 // lines the upload path measured as the bytes arrived
+                                                 static_cast<std::uint64_t>(request_.lines_checked_until)));
   QUARRY_RETURN_IF_ERROR(CheckQuota(0));
 
   PrepareVersionRequest prepare{job.tenant_id, request_.dataset, job.id, job.fencing_token};
@@ -307,6 +309,7 @@ Result<std::string> Attempt::Run() {
   engine_options.threads = options_.threads;
   engine_options.memory_limit_bytes = options_.memory_limit_bytes;
   engine_options.temp_directory = ctx_.scratch_dir() + "/engine_tmp";
+  engine_options.preserve_insertion_order = options_.preserve_row_order;
   QUARRY_ASSIGN_OR_RETURN(db_, engine::OpenDatabase(engine_options));
   QUARRY_ASSIGN_OR_RETURN(conn_, db_->Connect());
 
@@ -314,9 +317,9 @@ Result<std::string> Attempt::Run() {
   std::map<std::string, std::string> forced_types;
   if (request_.mode == Mode::kAppend && prepared.base_version > 0) {
     QUARRY_ASSIGN_OR_RETURN(DatasetVersion base, datasets_.GetVersion(job.tenant_id, request_.dataset, prepared.base_version));
-    QUARRY_ASSIGN_OR_RETURN(std::string base_file, objects_.ReadLocation(base.storage_prefix + "data.parquet"));
-    scrub_.push_back(base_file);
-    base_sql = "SELECT * FROM read_parquet(" + QuoteLiteral(base_file) + ")";
+    QUARRY_ASSIGN_OR_RETURN(auto base_files, VersionDataLocations(objects_, base.storage_prefix));
+    scrub_.insert(scrub_.end(), base_files.begin(), base_files.end());
+    base_sql = "SELECT * FROM " + engine::ReadParquetSql(base_files);
     const std::vector<Column> dataset_columns = ColumnsFromSchemaJson(base.schema_json);
     QUARRY_ASSIGN_OR_RETURN(auto describe, Sql("DESCRIBE SELECT * FROM " +
                                                SourceSql(request_, source_, request_.upload_path, options_, {})));
@@ -337,7 +340,7 @@ Result<std::string> Attempt::Run() {
     }
   }
 
-  const std::string out = ctx_.scratch_dir() + "/data.parquet";
+  const std::string out = ctx_.scratch_dir() + "/part-00000.parquet";
   const std::string source = "SELECT * FROM " + SourceSql(request_, source_, request_.upload_path, options_, forced_types);
   Progress("writing", 0);
   QUARRY_ASSIGN_OR_RETURN(auto copied, Sql("COPY (" + (base_sql.empty() ? source : base_sql + " UNION ALL " + source) +
@@ -359,7 +362,7 @@ Result<std::string> Attempt::Run() {
 
   conn_.reset();
   db_.reset();
-  QUARRY_RETURN_IF_ERROR(objects_.PutFile(prepared.storage_prefix + "data.parquet", out));
+  QUARRY_RETURN_IF_ERROR(objects_.PutFile(VersionPartKey(prepared.storage_prefix, 0), out));
   PublishRequest publish;
   publish.tenant_id = job.tenant_id;
   publish.dataset_id = prepared.dataset_id;
@@ -465,6 +468,7 @@ std::string IngestHandler::PublicPayload(const std::string& payload_json) const 
   boost::json::value payload = boost::json::parse(payload_json, ec);
   if (ec || !payload.is_object()) return "{}";
   payload.as_object().erase("upload_path");
+  payload.as_object().erase("lines_checked_until");
   return boost::json::serialize(payload);
 }
 

@@ -32,6 +32,7 @@ struct IngestOptions {
   std::int64_t max_decompressed_bytes = 64LL << 30;
   std::int64_t tenant_storage_quota_bytes = 100LL << 30;
   std::int64_t max_line_bytes = 2LL << 20;
+  bool preserve_row_order = false;  // keep the file's row order in the dataset (slower)
   int keep_versions = 20;  // version retention: newest versions kept per dataset (>= 1)
 };
 

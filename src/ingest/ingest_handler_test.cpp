@@ -80,13 +80,13 @@ class IngestHandlerTest : public ::testing::Test {
   std::vector<std::vector<std::optional<std::string>>> Query(const std::string& dataset, const std::string& sql) {
     auto version = datasets_->GetVersion(tenant_, dataset, 0);
     EXPECT_TRUE(version.ok()) << version.status().ToString();
-    auto file = objects_->ReadLocation(version->storage_prefix + "data.parquet");
-    EXPECT_TRUE(file.ok());
+    auto files = VersionDataLocations(*objects_, version->storage_prefix);
+    EXPECT_TRUE(files.ok());
     engine::EngineOptions options;
     options.temp_directory = (dir_.path() / "qtmp").string();
     auto db = std::move(engine::OpenDatabase(options)).value();
     auto conn = std::move(db->Connect()).value();
-    EXPECT_TRUE(conn->Execute("CREATE VIEW t AS SELECT * FROM read_parquet(" + engine::QuoteLiteral(*file) + ")").ok());
+    EXPECT_TRUE(conn->Execute("CREATE VIEW t AS SELECT * FROM " + engine::ReadParquetSql(*files)).ok());
     auto result = conn->Execute(sql);
     EXPECT_TRUE(result.ok()) << result.status().ToString();
     return result->rows;
@@ -150,7 +150,7 @@ TEST_F(IngestHandlerTest, ReadsTsvJsonNdjsonGzipAndParquet) {
 
   // The stored Parquet of one dataset, uploaded again, is a Parquet upload.
   auto version = datasets_->GetVersion(tenant_, "gz", 1);
-  std::ifstream in(*objects_->ReadLocation(version->storage_prefix + "data.parquet"), std::ios::binary);
+  std::ifstream in(VersionDataLocations(*objects_, version->storage_prefix)->at(0), std::ios::binary);
   std::string parquet((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   ASSERT_TRUE(Ingest("pq", parquet).ok());
   EXPECT_EQ(datasets_->GetDataset(tenant_, "pq")->row_count, 1000);
@@ -173,6 +173,23 @@ TEST_F(IngestHandlerTest, ModesCreateReplaceAppend) {
   EXPECT_EQ(dataset->current_version, 3);
   EXPECT_EQ(dataset->row_count, 1);
   EXPECT_EQ(datasets_->ListVersions(tenant_, "s")->size(), 3u);
+}
+
+TEST_F(IngestHandlerTest, RowOrderIsTheFilesOnlyWhenAskedForAndContentIsTheSameEitherWay) {
+  std::string csv = "id,label\n";
+  for (int i = 0; i < 400'000; ++i) csv += std::to_string(i) + ",row " + std::to_string(i) + "\n";
+  options_.threads = 2;
+  options_.preserve_row_order = true;
+  ASSERT_TRUE(Ingest("ordered", csv).ok());
+  // Four row groups written by two threads, read back in the file's order.
+  EXPECT_EQ(Query("ordered", "SELECT count(*) FILTER (WHERE id <> pos) FROM "
+                             "(SELECT id, row_number() OVER () - 1 AS pos FROM t)")[0][0], "0");
+  options_.preserve_row_order = false;  // the default
+  ASSERT_TRUE(Ingest("any_order", csv).ok());
+  EXPECT_EQ(Query("any_order", "SELECT count(*), count(DISTINCT id), sum(id), min(label), max(label) FROM t")[0],
+            Query("ordered", "SELECT count(*), count(DISTINCT id), sum(id), min(label), max(label) FROM t")[0]);
+  EXPECT_EQ(datasets_->GetVersion(tenant_, "any_order", 0)->stats_json,
+            datasets_->GetVersion(tenant_, "ordered", 0)->stats_json);
 }
 
 TEST_F(IngestHandlerTest, OldVersionsBeyondTheRetentionAreDeletedWithTheirFiles) {

@@ -104,6 +104,7 @@ std::string ToJson(const IngestRequest& r) {
   for (const auto& [c, t] : r.types) types[c] = t;
   o["types"] = std::move(types);
   o["max_bad_rows"] = r.max_bad_rows;
+  if (r.lines_checked_until > 0) o["lines_checked_until"] = r.lines_checked_until;
   return boost::json::serialize(o);
 }
 
@@ -139,6 +140,9 @@ Result<IngestRequest> IngestRequestFromJson(const std::string& json) {
     }
   }
   if (auto* m = o.if_contains("max_bad_rows"); m && m->is_int64()) r.max_bad_rows = m->as_int64();
+  if (auto* l = o.if_contains("lines_checked_until"); l && l->is_int64() && l->as_int64() > 0) {
+    r.lines_checked_until = l->as_int64();
+  }
   QUARRY_RETURN_IF_ERROR(Validate(r));
   return r;
 }

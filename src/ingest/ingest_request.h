@@ -27,6 +27,10 @@ struct IngestRequest {
   std::string timestamp_format;
   std::map<std::string, std::string> types;  // column -> DuckDB type name
   long long max_bad_rows = 0;
+  // Set by the server, never by users: every line of the upload before this offset (a line start)
+  // was measured within the line limit as the bytes arrived, so the job does not read them again
+  // for that.
+  long long lines_checked_until = 0;
 };
 
 const char* ModeName(Mode mode);

@@ -91,31 +91,6 @@ Result<std::uint64_t> Decompress(const std::string& path, Compression compressio
   return total;
 }
 
-// Tracks the longest line of a text streamed through Feed (lines end at '\n').
-class LineMeter {
- public:
-  explicit LineMeter(std::uint64_t limit) : limit_(limit) {}
-  // False once a line exceeded the limit.
-  bool Feed(const char* data, std::size_t size) {
-    const char* end = data + size;
-    while (data < end) {
-      const void* nl = std::memchr(data, '\n', static_cast<std::size_t>(end - data));
-      const char* stop = nl ? static_cast<const char*>(nl) : end;
-      current_ += static_cast<std::uint64_t>(stop - data);
-      if (current_ > limit_) return false;
-      if (!nl) break;
-      current_ = 0;
-      data = stop + 1;
-    }
-    return true;
-  }
-  bool exceeded() const { return current_ > limit_; }
-
- private:
-  const std::uint64_t limit_;
-  std::uint64_t current_ = 0;
-};
-
 Status LineTooLong(std::uint64_t limit) {
   return InvalidArgument("line_too_long", "a line of the file is longer than " + std::to_string(limit) +
                                               " bytes, the limit for one row; check the delimiter and quoting "
@@ -123,6 +98,20 @@ Status LineTooLong(std::uint64_t limit) {
 }
 
 }  // namespace
+
+bool LineMeter::Feed(const char* data, std::size_t size) {
+  const char* end = data + size;
+  while (data < end) {
+    const void* nl = std::memchr(data, '\n', static_cast<std::size_t>(end - data));
+    const char* stop = nl ? static_cast<const char*>(nl) : end;
+    current_ += static_cast<std::uint64_t>(stop - data);
+    if (current_ > limit_) return false;
+    if (!nl) break;
+    current_ = 0;
+    data = stop + 1;
+  }
+  return true;
+}
 
 const char* FormatName(Format format) {
   switch (format) {
@@ -143,7 +132,8 @@ const char* CompressionName(Compression compression) {
 }
 
 Result<SourceInfo> InspectSource(const std::string& path, const std::string& format_hint,
-                                 std::uint64_t max_decompressed_bytes, std::uint64_t max_line_bytes) {
+                                 std::uint64_t max_decompressed_bytes, std::uint64_t max_line_bytes,
+                                 std::uint64_t lines_checked_until) {
   SourceInfo info;
   std::string head(kSampleBytes, '\0');
   {
@@ -215,6 +205,11 @@ Result<SourceInfo> InspectSource(const std::string& path, const std::string& for
   if (info.compression == Compression::kNone) {
     std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
     if (!file) return Unavailable("upload_missing", "the uploaded file cannot be read; upload it again");
+    if (lines_checked_until > 0 && lines_checked_until < info.file_bytes &&
+        ::fseeko(file.get(), static_cast<off_t>(lines_checked_until), SEEK_SET) != 0) {
+      return Unavailable("upload_missing", "the uploaded file cannot be read; upload it again");
+    }
+    if (lines_checked_until >= info.file_bytes) return info;
     std::vector<char> block(kReadBlock);
     while (std::size_t n = std::fread(block.data(), 1, block.size(), file.get())) {
       if (!lines.Feed(block.data(), n)) break;

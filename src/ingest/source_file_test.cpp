@@ -87,5 +87,21 @@ TEST_F(SourceFileTest, StopsDecompressionBombsAtTheLimit) {
   EXPECT_EQ(zst.status().code(), "too_large");
 }
 
+TEST_F(SourceFileTest, LinesCheckedAsTheUploadArrivedAreNotReadAgain) {
+  const std::string long_line(100, 'x');
+  const std::string early = Write("early.csv", "a\n" + long_line + "\n1\n");
+  EXPECT_EQ(InspectSource(early, "", 1 << 20, 50).status().code(), "line_too_long");
+  // The caller vouches for every line before offset 104 (the third line's start).
+  EXPECT_TRUE(InspectSource(early, "", 1 << 20, 50, 104).ok());
+  // A long line after that offset is still found, as is one when the offset covers nothing.
+  const std::string late = Write("late.csv", "a\n1\n" + long_line + "\n");
+  EXPECT_EQ(InspectSource(late, "", 1 << 20, 50, 4).status().code(), "line_too_long");
+  // An offset past the end leaves nothing to check.
+  EXPECT_TRUE(InspectSource(late, "", 1 << 20, 50, 1 << 20).ok());
+  // Compressed files are always checked whole (the offset counts stored bytes, not text).
+  EXPECT_EQ(InspectSource(Write("gz.csv.gz", Gzip("a\n" + long_line + "\n")), "", 1 << 20, 50, 1 << 20).status().code(),
+            "line_too_long");
+}
+
 }  // namespace
 }  // namespace quarry::ingest

@@ -192,9 +192,9 @@ Result<std::shared_ptr<AttachedQuery>> QueryService::Attach(const Principal& act
     auto held = attached->pooled->views.find(name);
     if (held == attached->pooled->views.end() || held->second != reads) {
       attached->pooled->views.erase(name);
-      QUARRY_ASSIGN_OR_RETURN(std::string file, objects_.ReadLocation(version.storage_prefix + "data.parquet"));
+      QUARRY_ASSIGN_OR_RETURN(auto files, VersionDataLocations(objects_, version.storage_prefix));
       auto created = attached->connection->Execute("CREATE OR REPLACE TEMP VIEW " + engine::QuoteIdentifier(name) +
-                                                    " AS SELECT * FROM read_parquet(" + engine::QuoteLiteral(file) + ")");
+                                                    " AS SELECT * FROM " + engine::ReadParquetSql(files));
       if (!created.ok()) return UserFacing(created.status(), *attached, checked.timeout);
       attached->pooled->views[name] = reads;
     }

@@ -370,5 +370,22 @@ TEST_F(LocalObjectStoreTest, OpenCreatesTheRoot) {
   EXPECT_TRUE(fs::is_regular_file(nested / "k"));
 }
 
+TEST_F(LocalObjectStoreTest, VersionDataIsEveryParquetFileDirectlyUnderThePrefixInKeyOrder) {
+  const std::string prefix = "tenants/t/datasets/d/v1/";
+  EXPECT_EQ(VersionDataLocations(*store_, prefix).status().code(), "object_not_found");
+  ASSERT_TRUE(store_->Put(VersionPartKey(prefix, 1), "b").ok());
+  ASSERT_TRUE(store_->Put(VersionPartKey(prefix, 0), "a").ok());
+  ASSERT_TRUE(store_->Put(prefix + "schema.json", "{}").ok());
+  ASSERT_TRUE(store_->Put(prefix + "nested/part-00002.parquet", "c").ok());
+  auto files = VersionDataLocations(*store_, prefix);
+  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  ASSERT_EQ(files->size(), 2u);
+  EXPECT_TRUE((*files)[0].ends_with("/v1/part-00000.parquet"));
+  EXPECT_TRUE((*files)[1].ends_with("/v1/part-00001.parquet"));
+  // Versions written before parts existed: one data.parquet.
+  ASSERT_TRUE(store_->Put("tenants/t/datasets/d/v0/data.parquet", "x").ok());
+  EXPECT_EQ(VersionDataLocations(*store_, "tenants/t/datasets/d/v0/")->size(), 1u);
+}
+
 }  // namespace
 }  // namespace quarry

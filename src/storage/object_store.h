@@ -49,6 +49,15 @@ class ObjectStore {
 
 Status ValidateObjectKey(const std::string& key);
 
+// A dataset version's data: every "*.parquet" object directly under `prefix` (ending in '/'), in
+// key order ("part-00000.parquet", "part-00001.parquet", ...; versions written before parts
+// existed have one "data.parquet"), as engine read locations. NotFound "object_not_found" when
+// there is none. At most kMaxVersionParts.
+inline constexpr std::size_t kMaxVersionParts = 10'000;
+Result<std::vector<std::string>> VersionDataLocations(ObjectStore& objects, const std::string& prefix);
+// The part key of the `index`th file of a version: prefix + "part-00000.parquet".
+std::string VersionPartKey(const std::string& prefix, std::size_t index);
+
 // Local-disk store rooted at `root` (created if missing).
 Result<std::unique_ptr<ObjectStore>> OpenLocalObjectStore(const std::string& root);
 

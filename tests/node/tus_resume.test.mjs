@@ -120,7 +120,17 @@ try {
   assert.deepEqual(b.schema, a.schema);
   assert.deepEqual(b.stats, a.stats);
   assert.equal(b.source.file_bytes, file.length);
-  assert.equal(b.byte_size, a.byte_size);
+  // Same rows (a dataset is a set of rows: ingestion does not keep the file's order, so the
+  // Parquet bytes may differ).
+  const res = await fetch(server.base + '/v1/query', {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${server.key}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ sql: `SELECT (SELECT count(*) FROM (FROM whole EXCEPT ALL FROM resumed)) +
+                                        (SELECT count(*) FROM (FROM resumed EXCEPT ALL FROM whole)) AS differing` }),
+  });
+  const differing = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(differing));
+  assert.equal(differing.rows[0][0], 0, 'the resumed dataset holds exactly the rows of the whole one');
 
   // Termination: the upload and its bytes are gone.
   const doomedUrl = await uploadHalf(server, file, 'doomed');
