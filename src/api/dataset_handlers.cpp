@@ -14,9 +14,14 @@ boost::json::value ParseOr(const std::string& json, boost::json::value fallback)
   return ec ? fallback : value;
 }
 
-boost::json::object VersionJson(const DatasetVersion& v) {
+// Counts and statistics a caller under a row policy does not see are null (and []).
+boost::json::value RowCount(std::int64_t rows, bool restricted) {
+  return restricted ? boost::json::value(nullptr) : boost::json::value(rows);
+}
+
+boost::json::object VersionJson(const DatasetVersion& v, bool restricted) {
   return {{"version", v.version},
-          {"row_count", v.row_count},
+          {"row_count", RowCount(v.row_count, restricted)},
           {"byte_size", v.byte_size},
           {"schema", ParseOr(v.schema_json, boost::json::array())},
           {"stats", ParseOr(v.stats_json, boost::json::array())},
@@ -25,23 +30,36 @@ boost::json::object VersionJson(const DatasetVersion& v) {
           {"created_at", FormatRfc3339(v.created_at)}};
 }
 
-boost::json::object DatasetJson(const Dataset& d) {
+boost::json::object DatasetJson(const Dataset& d, bool restricted = false) {
   return {{"name", d.name},
           {"id", d.id},
           {"current_version", d.current_version},
-          {"row_count", d.row_count},
+          {"row_count", RowCount(d.row_count, restricted)},
+          {"rows_restricted", restricted},
           {"byte_size", d.byte_size},
           {"created_at", FormatRfc3339(d.created_at)},
           {"updated_at", FormatRfc3339(d.updated_at)}};
 }
 
+boost::json::object PolicyJson(const DatasetPolicy& p) {
+  boost::json::object o{{"id", p.id}};
+  boost::json::value definition = ParseOr(p.definition_json, boost::json::object());
+  if (definition.is_object()) {
+    for (const auto& [key, value] : definition.as_object()) o[key] = value;
+  }
+  o["created_by"] = p.created_by;
+  o["created_at"] = FormatRfc3339(p.created_at);
+  return o;
+}
+
 boost::json::object DetailJson(const catalog::DatasetDetail& detail) {
-  boost::json::object o = DatasetJson(detail.dataset);
+  boost::json::object o = DatasetJson(detail.dataset, detail.rows_restricted);
   o["schema"] = ParseOr(detail.current.schema_json, boost::json::array());
   o["stats"] = ParseOr(detail.current.stats_json, boost::json::array());
   boost::json::array versions;
   for (const auto& v : detail.versions) {
-    versions.push_back({{"version", v.version}, {"row_count", v.row_count}, {"byte_size", v.byte_size},
+    versions.push_back({{"version", v.version}, {"row_count", RowCount(v.row_count, detail.rows_restricted)},
+                        {"byte_size", v.byte_size},
                         {"created_at", FormatRfc3339(v.created_at)}, {"job_id", v.job_id}});
   }
   o["versions"] = std::move(versions);
@@ -110,7 +128,7 @@ void RegisterDatasetRoutes(http::Router& router, AppContext& app) {
                 auto datasets = app.datasets.List(p, *page);
                 if (!datasets.ok()) return Problem(req, datasets.status());
                 boost::json::array items;
-                for (const auto& d : datasets->items) items.push_back(DatasetJson(d));
+                for (const auto& d : datasets->items) items.push_back(DatasetJson(d.dataset, d.rows_restricted));
                 boost::json::object out{{"items", std::move(items)}};
                 out["next_cursor"] = datasets->next_cursor ? boost::json::value(*datasets->next_cursor) : nullptr;
                 return JsonResponse(200, out);
@@ -124,8 +142,8 @@ void RegisterDatasetRoutes(http::Router& router, AppContext& app) {
                 auto versions = app.datasets.Versions(p, req.path_params["name"]);
                 if (!versions.ok()) return Problem(req, versions.status());
                 boost::json::array items;
-                for (const auto& v : *versions) items.push_back(VersionJson(v));
-                return JsonResponse(200, boost::json::object{{"items", std::move(items)}});
+                for (const auto& v : versions->versions) items.push_back(VersionJson(v, versions->rows_restricted));
+                return JsonResponse(200, boost::json::object{{"items", std::move(items)}, {"next_cursor", nullptr}});
               })});
 
   router.Add({"POST", "/v1/datasets/{name}/rollback", Authed(app, [&app](http::Request& req, const Principal& p) {
@@ -137,7 +155,30 @@ void RegisterDatasetRoutes(http::Router& router, AppContext& app) {
                 if (Status st = fields.RejectUnknownFields(); !st.ok()) return Problem(req, st);
                 if (!*version) return Problem(req, InvalidArgument("missing_field", "field 'version' is required"));
                 return Render(req, app.datasets.Rollback(p, req.path_params["name"], static_cast<int>(**version)), 200,
-                              DatasetJson);
+                              [](const Dataset& d) { return DatasetJson(d); });
+              })});
+
+  // Access policies (docs/security.md, "Row and column policies").
+  router.Add({"GET", "/v1/datasets/{name}/policies", Authed(app, [&app](http::Request& req, const Principal& p) {
+                auto policies = app.datasets.ListPolicies(p, req.path_params["name"]);
+                if (!policies.ok()) return Problem(req, policies.status());
+                boost::json::array items;
+                for (const auto& policy : *policies) items.push_back(PolicyJson(policy));
+                return JsonResponse(200, boost::json::object{{"items", std::move(items)}, {"next_cursor", nullptr}});
+              })});
+
+  router.Add({"POST", "/v1/datasets/{name}/policies", Authed(app, [&app](http::Request& req, const Principal& p) {
+                auto body = ParseJsonObject(req);
+                if (!body.ok()) return Problem(req, body.status());
+                return Render(req, app.datasets.CreatePolicy(p, req.path_params["name"], *body), 201, PolicyJson);
+              })});
+
+  router.Add({"DELETE", "/v1/datasets/{name}/policies/{id}", Authed(app, [&app](http::Request& req, const Principal& p) {
+                Status deleted = app.datasets.DeletePolicy(p, req.path_params["name"], req.path_params["id"]);
+                if (!deleted.ok()) return Problem(req, deleted);
+                http::Response response;
+                response.status = 204;
+                return response;
               })});
 
   router.Add({"DELETE", "/v1/datasets/{name}", Authed(app, [&app](http::Request& req, const Principal& p) {

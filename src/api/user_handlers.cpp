@@ -6,6 +6,12 @@ namespace {
 
 auto UserJson = [](const User& u) { return ToJson(u); };
 
+boost::json::object AttributesJson(const User& u) {
+  boost::system::error_code ec;
+  boost::json::value attributes = boost::json::parse(u.attributes_json, ec);
+  return {{"user_id", u.id}, {"attributes", ec ? boost::json::value(boost::json::object()) : attributes}};
+}
+
 }  // namespace
 
 void RegisterUserRoutes(http::Router& router, AppContext& app) {
@@ -32,6 +38,19 @@ void RegisterUserRoutes(http::Router& router, AppContext& app) {
   router.Add({"GET", "/v1/users/{id}", Authed(app, [&app](http::Request& req, const Principal& p) {
                 return Render(req, app.identity.GetUser(p, p.tenant.id, req.path_params["id"]), 200,
                               UserJson);
+              })});
+
+  // Row policies compare columns with these (docs/security.md); the user or an admin reads them,
+  // an admin replaces them.
+  router.Add({"GET", "/v1/users/{id}/attributes", Authed(app, [&app](http::Request& req, const Principal& p) {
+                return Render(req, app.identity.GetUser(p, p.tenant.id, req.path_params["id"]), 200, AttributesJson);
+              })});
+
+  router.Add({"PUT", "/v1/users/{id}/attributes", Authed(app, [&app](http::Request& req, const Principal& p) {
+                auto body = ParseJsonObject(req);
+                if (!body.ok()) return Problem(req, body.status());
+                return Render(req, app.identity.SetUserAttributes(p, p.tenant.id, req.path_params["id"], *body), 200,
+                              AttributesJson);
               })});
 
   router.Add({"PATCH", "/v1/users/{id}", Authed(app, [&app](http::Request& req, const Principal& p) {

@@ -54,6 +54,10 @@ class CountingMetaStore final : public MetaStore {
     return inner_.ListUsers(tenant_id, page);
   }
   Status UpdateUser(const User& user) override { return inner_.UpdateUser(user); }
+  Status SetUserAttributes(const std::string& tenant_id, const std::string& user_id, const std::string& attributes,
+                           UnixMillis now) override {
+    return inner_.SetUserAttributes(tenant_id, user_id, attributes, now);
+  }
   Status InsertApiKey(const ApiKey& key) override { return inner_.InsertApiKey(key); }
   Result<ApiKey> GetApiKey(const std::string& tenant_id, const std::string& key_id) override {
     return inner_.GetApiKey(tenant_id, key_id);

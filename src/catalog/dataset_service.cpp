@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/json.hpp>
+
 #include "auth/permissions.h"
+#include "common/ids.h"
 
 namespace quarry::catalog {
 
@@ -43,25 +46,101 @@ Result<EnqueueResult> DatasetService::StartIngest(const Principal& actor, const 
   return jobs_.Enqueue(actor, submission);
 }
 
-Result<Page<Dataset>> DatasetService::List(const Principal& actor, const PageRequest& page) {
+Result<std::vector<policy::Policy>> DatasetService::PoliciesOf(const Principal& actor, const Dataset& dataset) {
+  QUARRY_ASSIGN_OR_RETURN(auto stored, datasets_.ListPolicies(actor.tenant.id, dataset.id));
+  return policy::ParseStored(stored);
+}
+
+Result<policy::AccessView> DatasetService::ViewOf(const Principal& actor, const std::vector<policy::Policy>& policies,
+                                                  const DatasetVersion& version) {
+  if (policies.empty()) return policy::AccessView{};
+  return policy::CompileView(policy::ColumnsOf(version.schema_json), policies, actor.user.role,
+                             actor.user.attributes_json, "dataset");
+}
+
+void DatasetService::ApplyView(const policy::AccessView& view, DatasetVersion* version) {
+  version->schema_json = policy::VisibleSchemaJson(version->schema_json, view);
+  version->stats_json = policy::VisibleStatsJson(version->stats_json, view);
+  if (view.rows_restricted) version->row_count = 0;
+}
+
+Result<Page<DatasetSummary>> DatasetService::List(const Principal& actor, const PageRequest& page) {
   QUARRY_RETURN_IF_ERROR(RequireMember(actor));
-  return datasets_.ListDatasets(actor.tenant.id, page);
+  QUARRY_ASSIGN_OR_RETURN(Page<Dataset> datasets, datasets_.ListDatasets(actor.tenant.id, page));
+  Page<DatasetSummary> out;
+  out.next_cursor = datasets.next_cursor;
+  for (Dataset& d : datasets.items) {
+    DatasetSummary summary{std::move(d), false};
+    QUARRY_ASSIGN_OR_RETURN(auto policies, PoliciesOf(actor, summary.dataset));
+    if (!policies.empty()) {
+      auto version = datasets_.GetVersion(actor.tenant.id, summary.dataset.name, summary.dataset.current_version);
+      auto view = version.ok() ? ViewOf(actor, policies, *version) : Result<policy::AccessView>(version.status());
+      summary.rows_restricted = !view.ok() || view->rows_restricted;  // a policy that no longer fits restricts
+    }
+    if (summary.rows_restricted) summary.dataset.row_count = 0;
+    out.items.push_back(std::move(summary));
+  }
+  return out;
 }
 
 Result<DatasetDetail> DatasetService::Get(const Principal& actor, const std::string& name) {
+  QUARRY_ASSIGN_OR_RETURN(DatasetDetail detail, Versions(actor, name));
+  for (const auto& v : detail.versions) {
+    if (v.version == detail.dataset.current_version) detail.current = v;
+  }
+  if (detail.rows_restricted) detail.dataset.row_count = 0;
+  return detail;
+}
+
+Result<DatasetDetail> DatasetService::Versions(const Principal& actor, const std::string& name) {
   QUARRY_RETURN_IF_ERROR(RequireMember(actor));
   DatasetDetail detail;
   QUARRY_ASSIGN_OR_RETURN(detail.dataset, datasets_.GetDataset(actor.tenant.id, name));
   QUARRY_ASSIGN_OR_RETURN(detail.versions, datasets_.ListVersions(actor.tenant.id, name));
-  for (const auto& v : detail.versions) {
-    if (v.version == detail.dataset.current_version) detail.current = v;
+  QUARRY_ASSIGN_OR_RETURN(auto policies, PoliciesOf(actor, detail.dataset));
+  for (DatasetVersion& v : detail.versions) {
+    QUARRY_ASSIGN_OR_RETURN(policy::AccessView view, ViewOf(actor, policies, v));
+    ApplyView(view, &v);
+    if (v.version == detail.dataset.current_version) detail.rows_restricted = view.rows_restricted;
   }
   return detail;
 }
 
-Result<std::vector<DatasetVersion>> DatasetService::Versions(const Principal& actor, const std::string& name) {
+Result<std::vector<DatasetPolicy>> DatasetService::ListPolicies(const Principal& actor, const std::string& name) {
   QUARRY_RETURN_IF_ERROR(RequireMember(actor));
-  return datasets_.ListVersions(actor.tenant.id, name);
+  QUARRY_RETURN_IF_ERROR(RequireTenantAdmin(actor));
+  QUARRY_ASSIGN_OR_RETURN(Dataset dataset, datasets_.GetDataset(actor.tenant.id, name));
+  return datasets_.ListPolicies(actor.tenant.id, dataset.id);
+}
+
+Result<DatasetPolicy> DatasetService::CreatePolicy(const Principal& actor, const std::string& name,
+                                                   const boost::json::value& definition) {
+  QUARRY_RETURN_IF_ERROR(RequireMember(actor));
+  QUARRY_RETURN_IF_ERROR(RequireTenantAdmin(actor));
+  QUARRY_ASSIGN_OR_RETURN(Dataset dataset, datasets_.GetDataset(actor.tenant.id, name));
+  QUARRY_ASSIGN_OR_RETURN(DatasetVersion current, datasets_.GetVersion(actor.tenant.id, name, dataset.current_version));
+  const std::vector<policy::Column> columns = policy::ColumnsOf(current.schema_json);
+  QUARRY_ASSIGN_OR_RETURN(policy::Policy parsed, policy::ParsePolicy(definition, &columns));
+  DatasetPolicy stored;
+  stored.created_at = clock_.NowMillis();
+  stored.id = NewId("pol", stored.created_at);
+  stored.tenant_id = actor.tenant.id;
+  stored.dataset_id = dataset.id;
+  stored.definition_json = boost::json::serialize(policy::ToJson(parsed));
+  stored.created_by = actor.user.id;
+  QUARRY_RETURN_IF_ERROR(datasets_.InsertPolicy(stored));
+  spdlog::info("policy {} created on dataset {} of tenant {} by {}: {}", stored.id, name, actor.tenant.id,
+               actor.user.id, stored.definition_json);
+  return stored;
+}
+
+Status DatasetService::DeletePolicy(const Principal& actor, const std::string& name, const std::string& policy_id) {
+  QUARRY_RETURN_IF_ERROR(RequireMember(actor));
+  QUARRY_RETURN_IF_ERROR(RequireTenantAdmin(actor));
+  QUARRY_ASSIGN_OR_RETURN(Dataset dataset, datasets_.GetDataset(actor.tenant.id, name));
+  QUARRY_RETURN_IF_ERROR(datasets_.DeletePolicy(actor.tenant.id, dataset.id, policy_id));
+  spdlog::info("policy {} deleted from dataset {} of tenant {} by {}", policy_id, name, actor.tenant.id, actor.user.id);
+  return Status::Ok();
 }
 
 Result<Dataset> DatasetService::Rollback(const Principal& actor, const std::string& name, int version) {

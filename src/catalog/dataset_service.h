@@ -2,6 +2,10 @@
 // datasets and their versions, roll back, delete. Enforces tenant isolation (another tenant's
 // dataset is NotFound, like a missing one) and permissions: tenant members read; changing
 // anything needs the `write` scope. The operator key sees no tenant data.
+// Access policies (policy/policy.h) shape what the registry shows each caller: hidden columns are
+// not in schemas, masked ones are VARCHAR, statistics of either are gone, and a caller whose rows
+// are restricted sees no row counts or statistics (rows_restricted). Managing policies needs the
+// owner or admin role and the `admin` scope.
 // Thread-safety: safe to call concurrently.
 #pragma once
 
@@ -14,6 +18,7 @@
 #include "ingest/ingest_request.h"
 #include "jobs/job_service.h"
 #include "meta/dataset_store.h"
+#include "policy/policy.h"
 #include "storage/object_store.h"
 
 namespace quarry::catalog {
@@ -22,6 +27,12 @@ struct DatasetDetail {
   Dataset dataset;
   DatasetVersion current;
   std::vector<DatasetVersion> versions;  // ready versions, newest first
+  bool rows_restricted = false;          // row counts and statistics are not the caller's to see
+};
+
+struct DatasetSummary {
+  Dataset dataset;
+  bool rows_restricted = false;
 };
 
 class DatasetService {
@@ -38,15 +49,29 @@ class DatasetService {
   Result<EnqueueResult> StartIngest(const Principal& actor, const ingest::IngestRequest& request,
                                     const std::string& idempotency_key);
 
-  Result<Page<Dataset>> List(const Principal& actor, const PageRequest& page);
+  Result<Page<DatasetSummary>> List(const Principal& actor, const PageRequest& page);
+  // `versions` of the detail filled; `current` as the caller sees it.
   Result<DatasetDetail> Get(const Principal& actor, const std::string& name);
-  Result<std::vector<DatasetVersion>> Versions(const Principal& actor, const std::string& name);
+  // Ready versions newest first, each as the caller sees it (`current` unset).
+  Result<DatasetDetail> Versions(const Principal& actor, const std::string& name);
   Result<Dataset> Rollback(const Principal& actor, const std::string& name, int version);
   // Removes the dataset from the registry, then its files.
   Status Delete(const Principal& actor, const std::string& name);
 
+  // Access policies of a dataset (owners and admins).
+  Result<std::vector<DatasetPolicy>> ListPolicies(const Principal& actor, const std::string& name);
+  // Validated against the current version's columns. InvalidArgument "invalid_policy".
+  Result<DatasetPolicy> CreatePolicy(const Principal& actor, const std::string& name,
+                                     const boost::json::value& definition);
+  Status DeletePolicy(const Principal& actor, const std::string& name, const std::string& policy_id);
+
  private:
   static Status RequireMember(const Principal& actor);
+  Result<std::vector<policy::Policy>> PoliciesOf(const Principal& actor, const Dataset& dataset);
+  // The caller's view of `version` under `policies` (fails closed like a query would).
+  static Result<policy::AccessView> ViewOf(const Principal& actor, const std::vector<policy::Policy>& policies,
+                                           const DatasetVersion& version);
+  static void ApplyView(const policy::AccessView& view, DatasetVersion* version);
 
   DatasetStore& datasets_;
   ObjectStore& objects_;

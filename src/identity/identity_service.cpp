@@ -1,5 +1,9 @@
 #include "identity/identity_service.h"
 
+#include <boost/json.hpp>
+
+#include "policy/policy.h"
+
 #include <algorithm>
 #include <set>
 
@@ -200,6 +204,20 @@ Result<User> IdentityService::GetUser(const Principal& actor, const std::string&
   if (!actor.is_operator && !self) QUARRY_RETURN_IF_ERROR(RequireTenantAdmin(actor));
   auto user = by_id ? store_.GetUser(tenant_id, id_or_email) : store_.GetUserByEmail(tenant_id, email);
   if (!user.ok() && user.status().category() == ErrorCode::kNotFound) return NotFoundUser();
+  return user;
+}
+
+Result<User> IdentityService::SetUserAttributes(const Principal& actor, const std::string& tenant_id,
+                                                const std::string& id_or_email, const boost::json::value& attributes) {
+  QUARRY_RETURN_IF_ERROR(RequireNamedTenant(actor, tenant_id));
+  if (!actor.is_operator) QUARRY_RETURN_IF_ERROR(RequireTenantAdmin(actor));
+  QUARRY_RETURN_IF_ERROR(policy::ValidateAttributes(attributes));
+  QUARRY_ASSIGN_OR_RETURN(User user, GetUser(actor, tenant_id, id_or_email));
+  user.attributes_json = boost::json::serialize(attributes);
+  user.updated_at = clock_.NowMillis();
+  Status st = store_.SetUserAttributes(tenant_id, user.id, user.attributes_json, user.updated_at);
+  if (!st.ok() && st.category() == ErrorCode::kNotFound) return NotFoundUser();
+  QUARRY_RETURN_IF_ERROR(st);
   return user;
 }
 

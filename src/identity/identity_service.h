@@ -6,6 +6,8 @@
 // Thread-safety: stateless apart from the store; safe to call concurrently.
 #pragma once
 
+#include <boost/json/fwd.hpp>
+
 #include <functional>
 #include <optional>
 #include <string>
@@ -72,6 +74,10 @@ class IdentityService {
   Result<User> GetUser(const Principal& actor, const std::string& tenant_id, const std::string& id_or_email);
   Result<User> UpdateUser(const Principal& actor, const std::string& tenant_id,
                           const std::string& id_or_email, const UserChanges& changes);
+  // Replaces a user's attributes (owners and admins; a JSON object, policy::ValidateAttributes).
+  // Row policies see them from the user's next request on. Reading them is GetUser.
+  Result<User> SetUserAttributes(const Principal& actor, const std::string& tenant_id, const std::string& id_or_email,
+                                 const boost::json::value& attributes);
 
   // --- API keys of `tenant_id` (empty tenant_id: operator keys, operator only) ---
   Result<CreatedKey> CreateKey(const Principal& actor, const std::string& tenant_id, const NewKey& request);

@@ -86,6 +86,19 @@ struct PublishRequest {
   bool must_not_exist = false;
 };
 
+// An access policy of a dataset (policy/policy.h gives the definition its meaning). Policies go
+// with their dataset when it is deleted.
+struct DatasetPolicy {
+  std::string id;  // "pol_..."
+  std::string tenant_id;
+  std::string dataset_id;
+  std::string definition_json;
+  std::string created_by;  // user id
+  UnixMillis created_at = 0;
+};
+
+inline constexpr int kMaxPoliciesPerDataset = 100;
+
 class DatasetStore {
  public:
   virtual ~DatasetStore() = default;
@@ -120,6 +133,14 @@ class DatasetStore {
   virtual Result<std::vector<std::string>> ListStoragePrefixes() = 0;
   // Sum of byte_size over the tenant's ready versions (its storage use, for quotas).
   virtual Result<std::int64_t> TenantBytes(const std::string& tenant_id) = 0;
+
+  // Access policies. Insert: FailedPrecondition "too_many_policies" past kMaxPoliciesPerDataset;
+  // NotFound "dataset_not_found" when the dataset is not the tenant's.
+  virtual Status InsertPolicy(const DatasetPolicy& policy) = 0;
+  // In creation order, at most kMaxPoliciesPerDataset.
+  virtual Result<std::vector<DatasetPolicy>> ListPolicies(const std::string& tenant_id, const std::string& dataset_id) = 0;
+  // NotFound "policy_not_found".
+  virtual Status DeletePolicy(const std::string& tenant_id, const std::string& dataset_id, const std::string& policy_id) = 0;
 };
 
 // Dataset names: 1-63 characters, lowercase ASCII letters, digits and '_', starting with a

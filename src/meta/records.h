@@ -40,6 +40,8 @@ struct User {
   UserStatus status = UserStatus::kActive;
   UnixMillis created_at = 0;
   UnixMillis updated_at = 0;
+  // Set by admins; row policies compare columns with them (policy/policy.h). A JSON object.
+  std::string attributes_json = "{}";
 };
 
 // An API key. The secret itself is never stored: only its SHA-256. Operator keys have an empty

@@ -7,6 +7,7 @@
 
 #include "auth/permissions.h"
 #include "common/ids.h"
+#include "policy/policy.h"
 #include "query/connection_pool.h"
 
 #include <fmt/format.h>
@@ -92,6 +93,7 @@ struct QueryService::Checked {
   std::chrono::steady_clock::time_point started;
   CheckedStatement statement;
   std::map<std::string, DatasetVersion> resolved;  // by dataset name
+  std::map<std::string, policy::AccessView> views;  // what the caller sees of each, by dataset name
 };
 
 struct AttachedQuery {
@@ -165,6 +167,23 @@ Result<QueryService::Checked> QueryService::Check(const Principal& actor, const 
     return checked.status();
   }
   out.statement = std::move(checked).value();
+
+  // The one enforcement point of access policies: each dataset the statement reads becomes the
+  // caller's view of it (docs/security.md). A policy that cannot apply fails the query.
+  for (const std::string& name : out.statement.datasets) {
+    const DatasetVersion& version = out.resolved.at(name);
+    QUARRY_ASSIGN_OR_RETURN(auto stored, datasets_.ListPolicies(tenant_id, version.dataset_id));
+    QUARRY_ASSIGN_OR_RETURN(auto policies, policy::ParseStored(stored));
+    QUARRY_ASSIGN_OR_RETURN(auto files, VersionDataLocations(objects_, version.storage_prefix));
+    auto view = policy::CompileView(policy::ColumnsOf(version.schema_json), policies, actor.user.role,
+                                    actor.user.attributes_json, engine::ReadParquetSql(files));
+    if (!view.ok()) {
+      spdlog::info("query denied: tenant={} user={} dataset={} code={} reason={}", tenant_id, actor.user.id, name,
+                   view.status().code(), view.status().message());
+      return view.status();
+    }
+    out.views.emplace(name, std::move(view).value());
+  }
   return out;
 }
 
@@ -188,15 +207,27 @@ Result<std::shared_ptr<AttachedQuery>> QueryService::Attach(const Principal& act
     // A pooled connection may hold this view already; it is (re)made unless it reads exactly
     // this version. Every name a statement reads is refreshed here, so no query ever meets a
     // stale view.
-    const std::string reads = version.dataset_id + "/" + std::to_string(version.version);
+    // The view's text names the version's files and the caller's policies: equal text, same view.
+    const policy::AccessView& view = checked.views.at(name);
     auto held = attached->pooled->views.find(name);
-    if (held == attached->pooled->views.end() || held->second != reads) {
+    if (held == attached->pooled->views.end() || held->second != view.select_sql) {
       attached->pooled->views.erase(name);
-      QUARRY_ASSIGN_OR_RETURN(auto files, VersionDataLocations(objects_, version.storage_prefix));
       auto created = attached->connection->Execute("CREATE OR REPLACE TEMP VIEW " + engine::QuoteIdentifier(name) +
-                                                    " AS SELECT * FROM " + engine::ReadParquetSql(files));
+                                                    " AS " + view.select_sql);
       if (!created.ok()) return UserFacing(created.status(), *attached, checked.timeout);
-      attached->pooled->views[name] = reads;
+      attached->pooled->views[name] = view.select_sql;
+    }
+    // The caller's attribute values, bound (never spliced into SQL); every variable a view reads
+    // is set or reset here, so nothing of an earlier caller on this connection is left over.
+    for (const auto& [variable, value] : view.bindings) {
+      engine::ExecuteOptions bind;
+      std::string sql = "RESET VARIABLE " + variable;
+      if (value) {
+        sql = "SET VARIABLE " + variable + " = CAST(json_extract_string(CAST(? AS JSON), '$[*]') AS VARCHAR[])";
+        bind.params.push_back({"", engine::Param::Kind::kText, false, 0, 0, *value});
+      }
+      auto bound = attached->connection->Execute(sql, bind);
+      if (!bound.ok()) return UserFacing(bound.status(), *attached, checked.timeout);
     }
     attached->datasets.push_back({name, version.version});
   }
@@ -242,6 +273,10 @@ Result<QueryAnswer> QueryService::Run(const Principal& actor, const QueryRequest
     for (const std::string& name : checked.statement.datasets) {
       const DatasetVersion& v = checked.resolved.at(name);
       cache_key += "\n" + name + "@" + v.dataset_id + "/" + std::to_string(v.version);
+      // The caller's view: equal only for callers who see the same rows and columns.
+      const policy::AccessView& view = checked.views.at(name);
+      cache_key += "\n" + view.select_sql;
+      for (const auto& [variable, value] : view.bindings) cache_key += "\n" + variable + "=" + value.value_or("<unset>");
     }
     if (auto hit = cache_.Get(cache_key)) {
       QueryAnswer answer;
@@ -293,11 +328,14 @@ Result<std::unique_ptr<QueryStream>> QueryService::Stream(const Principal& actor
   stream->timeout_ = checked.timeout;
   stream->attached_ = attached;
   stream->cursor_ = std::move(cursor).value();
+  stream->column_names_ = stream->cursor_->column_names();
+  stream->json_columns_ = stream->cursor_->json_columns();
   // The first chunk now: a statement that fails at once is an error status, not a broken body.
   stream->arrow_ = arrow;
   auto first = arrow ? stream->cursor_->NextArrow(&stream->first_arrow_) : stream->cursor_->Next(&stream->first_);
   if (!first.ok()) return UserFacing(first.status(), *attached, checked.timeout);
   if (!*first) stream->done_ = true;
+  if (stream->done_) stream->Release();
   spdlog::info("query {}: tenant={} user={} datasets={} streaming", stream->query_id_, actor.tenant.id,
                actor.user.id, attached->datasets.size());
   return stream;
@@ -328,7 +366,12 @@ QueryExport::~QueryExport() {
   std::filesystem::remove(path_, ec);
 }
 
-QueryStream::~QueryStream() { cursor_.reset(); }  // stops the statement before the slot goes back
+QueryStream::~QueryStream() { Release(); }
+
+void QueryStream::Release() {
+  cursor_.reset();  // stops the statement before the slot goes back
+  attached_.reset();
+}
 
 Status QueryStream::UserFacing(const Status& error) const {
   return service_->UserFacing(error, *attached_, timeout_);
@@ -343,7 +386,10 @@ Result<bool> QueryStream::NextArrow(std::string* out) {
   if (done_) return false;
   auto more = cursor_->NextArrow(out);
   if (!more.ok()) return UserFacing(more.status());
-  if (!*more) done_ = true;
+  if (!*more) {
+    done_ = true;
+    Release();
+  }
   return *more;
 }
 
@@ -358,6 +404,7 @@ Result<bool> QueryStream::Next(std::vector<engine::Row>* rows) {
     if (!more.ok()) return UserFacing(more.status());
     if (!*more) {
       done_ = true;
+      Release();
       return false;
     }
   }
@@ -366,7 +413,7 @@ Result<bool> QueryStream::Next(std::vector<engine::Row>* rows) {
   if (delivered_ + got > limit_) {
     rows->resize(before + static_cast<std::size_t>(limit_ - delivered_));
     truncated_ = true;
-    cursor_.reset();
+    Release();
   }
   delivered_ += static_cast<std::int64_t>(rows->size() - before);
   return true;

@@ -85,8 +85,8 @@ class QueryStream {
   QueryStream& operator=(const QueryStream&) = delete;
 
   const std::string& query_id() const { return query_id_; }
-  const std::vector<std::string>& column_names() const { return cursor_->column_names(); }
-  const std::vector<bool>& json_columns() const { return cursor_->json_columns(); }
+  const std::vector<std::string>& column_names() const { return column_names_; }
+  const std::vector<bool>& json_columns() const { return json_columns_; }
   // Appends the next rows (a chunk); false once every row up to the limit has been read.
   // Errors: deadline_exceeded, canceled, query_failed (as QueryService::Run).
   Result<bool> Next(std::vector<engine::Row>* rows);
@@ -100,6 +100,10 @@ class QueryStream {
   QueryStream() = default;
 
   Status UserFacing(const Status& error) const;
+  // The last rows were read: the statement, its connection and the tenant's query slot go back
+  // now, before the caller sends the end of the answer, so that a client's next query never
+  // finds its own finished one still holding a slot.
+  void Release();
 
   QueryService* service_ = nullptr;
   std::string query_id_;
@@ -110,6 +114,8 @@ class QueryStream {
   bool arrow_ = false;
   bool truncated_ = false;
   bool done_ = false;
+  std::vector<std::string> column_names_;
+  std::vector<bool> json_columns_;
   std::chrono::milliseconds timeout_{0};
   std::shared_ptr<AttachedQuery> attached_;
   std::unique_ptr<engine::Cursor> cursor_;  // declared after: destroyed before the connection

@@ -234,6 +234,25 @@ const Migration kV6 = {
     },
 };
 
+// Version 7: access control inside a tenant: user attributes (bound into row policies) and the
+// access policies of datasets (they go with their dataset).
+const Migration kV7 = {
+    7,
+    {
+        "ALTER TABLE users ADD COLUMN attributes_json TEXT NOT NULL DEFAULT '{}'",
+
+        "CREATE TABLE dataset_policies ("
+        " id TEXT PRIMARY KEY NOT NULL,"
+        " tenant_id TEXT NOT NULL REFERENCES tenants(id),"
+        " dataset_id TEXT NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,"
+        " definition_json TEXT NOT NULL,"
+        " created_by TEXT NOT NULL,"
+        " created_at BIGINT NOT NULL)",
+
+        "CREATE INDEX dataset_policies_dataset ON dataset_policies (dataset_id, created_at)",
+    },
+};
+
 Status SchemaTooNew(int found) {
   return FailedPrecondition(
       "schema_too_new",
@@ -253,7 +272,7 @@ Result<bool> IsApplied(Connection& conn, int version) {
 }  // namespace
 
 const std::vector<Migration>& Migrations() {
-  static const std::vector<Migration> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6};
+  static const std::vector<Migration> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6, kV7};
   return kMigrations;
 }
 

@@ -338,6 +338,57 @@ class SqliteDatasetStore final : public DatasetStore {
     });
   }
 
+  Status InsertPolicy(const DatasetPolicy& p) override {
+    return Write([&](Connection& conn) -> Status {
+      QUARRY_ASSIGN_OR_RETURN(Statement owner, conn.Prepare("SELECT 1 FROM datasets WHERE id = ? AND tenant_id = ?"));
+      owner.Bind(1, p.dataset_id).Bind(2, p.tenant_id);
+      QUARRY_ASSIGN_OR_RETURN(bool found, owner.Step());
+      if (!found) return DatasetNotFound();
+      QUARRY_ASSIGN_OR_RETURN(Statement count, conn.Prepare("SELECT count(*) FROM dataset_policies WHERE dataset_id = ?"));
+      count.Bind(1, p.dataset_id);
+      QUARRY_ASSIGN_OR_RETURN(bool row, count.Step());
+      if (row && count.ColumnInt64(0) >= kMaxPoliciesPerDataset) {
+        return FailedPrecondition("too_many_policies", "a dataset has at most " + std::to_string(kMaxPoliciesPerDataset) +
+                                                           " policies; delete some first");
+      }
+      QUARRY_ASSIGN_OR_RETURN(Statement insert,
+                              conn.Prepare("INSERT INTO dataset_policies (id, tenant_id, dataset_id, definition_json,"
+                                           " created_by, created_at) VALUES (?, ?, ?, ?, ?, ?)"));
+      insert.Bind(1, p.id).Bind(2, p.tenant_id).Bind(3, p.dataset_id).Bind(4, p.definition_json);
+      insert.Bind(5, p.created_by).Bind(6, p.created_at);
+      return insert.Run();
+    });
+  }
+
+  Result<std::vector<DatasetPolicy>> ListPolicies(const std::string& tenant_id, const std::string& dataset_id) override {
+    return Read<std::vector<DatasetPolicy>>([&](Connection& conn) -> Result<std::vector<DatasetPolicy>> {
+      QUARRY_ASSIGN_OR_RETURN(Statement stmt,
+                              conn.Prepare("SELECT id, tenant_id, dataset_id, definition_json, created_by, created_at"
+                                           " FROM dataset_policies WHERE tenant_id = ? AND dataset_id = ?"
+                                           " ORDER BY created_at, id LIMIT ?"));
+      stmt.Bind(1, tenant_id).Bind(2, dataset_id).Bind(3, kMaxPoliciesPerDataset);
+      std::vector<DatasetPolicy> out;
+      while (true) {
+        QUARRY_ASSIGN_OR_RETURN(bool row, stmt.Step());
+        if (!row) break;
+        out.push_back({stmt.ColumnText(0), stmt.ColumnText(1), stmt.ColumnText(2), stmt.ColumnText(3),
+                       stmt.ColumnText(4), stmt.ColumnInt64(5)});
+      }
+      return out;
+    });
+  }
+
+  Status DeletePolicy(const std::string& tenant_id, const std::string& dataset_id, const std::string& policy_id) override {
+    return Write([&](Connection& conn) -> Status {
+      QUARRY_ASSIGN_OR_RETURN(Statement del,
+                              conn.Prepare("DELETE FROM dataset_policies WHERE id = ? AND tenant_id = ? AND dataset_id = ?"));
+      del.Bind(1, policy_id).Bind(2, tenant_id).Bind(3, dataset_id);
+      QUARRY_RETURN_IF_ERROR(del.Run());
+      if (conn.Changes() == 0) return NotFound("policy_not_found", "the dataset has no such policy");
+      return Status::Ok();
+    });
+  }
+
   Result<std::int64_t> TenantBytes(const std::string& tenant_id) override {
     return Read<std::int64_t>([&](Connection& conn) -> Result<std::int64_t> {
       QUARRY_ASSIGN_OR_RETURN(Statement stmt,

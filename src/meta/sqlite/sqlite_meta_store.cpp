@@ -60,6 +60,7 @@ std::vector<std::string> SplitScopes(const std::string& joined) {
 // Macros so that they concatenate into the SQL literals.
 #define TENANT_COLUMNS "id, slug, name, status, created_at, updated_at"
 #define USER_COLUMNS "id, tenant_id, email, role, status, created_at, updated_at"
+#define USER_READ_COLUMNS USER_COLUMNS ", attributes_json"
 #define API_KEY_COLUMNS                                                                       \
   "id, tenant_id, user_id, name, prefix, secret_hash, scopes, created_at, last_used_at, " \
   "expires_at, revoked_at"
@@ -90,6 +91,7 @@ Result<User> ReadUser(const Statement& row) {
   u.status = *status;
   u.created_at = row.ColumnInt64(5);
   u.updated_at = row.ColumnInt64(6);
+  u.attributes_json = row.ColumnText(7);
   return u;
 }
 
@@ -259,7 +261,7 @@ class SqliteStoreBase : public MetaStore {
     return Read<User>([&](Connection& conn) -> Result<User> {
       QUARRY_ASSIGN_OR_RETURN(
           Statement stmt,
-          conn.Prepare("SELECT " USER_COLUMNS " FROM users WHERE id = ? AND tenant_id = ?"));
+          conn.Prepare("SELECT " USER_READ_COLUMNS " FROM users WHERE id = ? AND tenant_id = ?"));
       stmt.Bind(1, user_id).Bind(2, tenant_id);
       return FetchOne(stmt, &ReadUser, UserNotFound());
     });
@@ -269,7 +271,7 @@ class SqliteStoreBase : public MetaStore {
     return Read<User>([&](Connection& conn) -> Result<User> {
       QUARRY_ASSIGN_OR_RETURN(
           Statement stmt,
-          conn.Prepare("SELECT " USER_COLUMNS " FROM users WHERE tenant_id = ? AND email = ?"));
+          conn.Prepare("SELECT " USER_READ_COLUMNS " FROM users WHERE tenant_id = ? AND email = ?"));
       stmt.Bind(1, tenant_id).Bind(2, email);
       return FetchOne(stmt, &ReadUser, UserNotFound());
     });
@@ -279,7 +281,7 @@ class SqliteStoreBase : public MetaStore {
     return Read<Page<User>>([&](Connection& conn) -> Result<Page<User>> {
       QUARRY_ASSIGN_OR_RETURN(
           Statement stmt,
-          conn.Prepare("SELECT " USER_COLUMNS
+          conn.Prepare("SELECT " USER_READ_COLUMNS
                        " FROM users WHERE tenant_id = ? AND id > ? ORDER BY id LIMIT ?"));
       const int limit = ClampLimit(page.limit);
       stmt.Bind(1, tenant_id).Bind(2, page.after_id).Bind(3, limit + 1);
@@ -298,6 +300,19 @@ class SqliteStoreBase : public MetaStore {
       QUARRY_RETURN_IF_ERROR(stmt.Run());
       if (conn.Changes() == 0) return UserNotFound();
       return BumpIdentityEpoch(conn);
+    });
+  }
+
+  Status SetUserAttributes(const std::string& tenant_id, const std::string& user_id, const std::string& attributes_json,
+                           UnixMillis now) override {
+    return Write([&](Connection& conn) -> Status {
+      QUARRY_ASSIGN_OR_RETURN(
+          Statement stmt,
+          conn.Prepare("UPDATE users SET attributes_json = ?, updated_at = ? WHERE id = ? AND tenant_id = ?"));
+      stmt.Bind(1, attributes_json).Bind(2, now).Bind(3, user_id).Bind(4, tenant_id);
+      QUARRY_RETURN_IF_ERROR(stmt.Run());
+      if (conn.Changes() == 0) return UserNotFound();
+      return BumpIdentityEpoch(conn);  // cached principals carry the attributes
     });
   }
 
@@ -490,6 +505,7 @@ class SqliteMetaStore final : public SqliteStoreBase {
 
 #undef TENANT_COLUMNS
 #undef USER_COLUMNS
+#undef USER_READ_COLUMNS
 #undef API_KEY_COLUMNS
 
 }  // namespace
