@@ -2,6 +2,7 @@
 #include "catalog/resumable_uploads.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include <filesystem>
 #include <fstream>
@@ -164,17 +165,10 @@ class LineCheckTest : public ResumableUploadsTest {
     return request->lines_checked_until;
   }
   static std::string Base64(const std::string& s) {
-    static const char* k = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    for (std::size_t i = 0; i < s.size(); i += 3) {
-      const unsigned n = (static_cast<unsigned char>(s[i]) << 16) |
-                         (i + 1 < s.size() ? static_cast<unsigned char>(s[i + 1]) << 8 : 0) |
-                         (i + 2 < s.size() ? static_cast<unsigned char>(s[i + 2]) : 0);
-      out += k[(n >> 18) & 63];
-      out += k[(n >> 12) & 63];
-      out += i + 1 < s.size() ? k[(n >> 6) & 63] : '=';
-      out += i + 2 < s.size() ? k[n & 63] : '=';
-    }
+    std::string out(4 * ((s.size() + 2) / 3) + 1, '\0');
+    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                  reinterpret_cast<const unsigned char*>(s.data()), static_cast<int>(s.size()));
+    out.resize(static_cast<std::size_t>(n));
     return out;
   }
   std::unique_ptr<ResumableUploads> checked_;

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
+#include <openssl/evp.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -241,6 +242,14 @@ int QuarryServer::Stop(int signal, std::chrono::seconds timeout) {
   exited_ = true;
   if (reader_.joinable()) reader_.join();
   return code;
+}
+
+std::string Base64(const std::string& in) {
+  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(in.data()), static_cast<int>(in.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
 }
 
 std::string QuarryServer::demo_key() const { return Trim(ReadFile(data_dir_ + "/secrets/demo.key")); }

@@ -41,6 +41,8 @@ pid_t SpawnQuiet(const std::vector<std::string>& args);
 int FreePort();
 void RemoveTree(const std::string& path);
 std::string ReadFile(const std::string& path);
+// Standard base64 with padding (tus Upload-Metadata values).
+std::string Base64(const std::string& in);
 
 class QuarryServer {
  public:
