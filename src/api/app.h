@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "audit/audit_log.h"
 #include "auth/authenticator.h"
 #include "catalog/dataset_service.h"
 #include "catalog/resumable_uploads.h"
@@ -36,6 +37,7 @@ struct AppContext {
   catalog::ResumableUploads& uploads;
   std::string uploads_dir;                    // where upload bodies are streamed to
   query::QueryService& queries;
+  audit::AuditLog& audit;                     // the security-relevant events of every request
 };
 
 void RegisterRoutes(http::Router& router, AppContext& app);

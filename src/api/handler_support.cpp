@@ -1,6 +1,107 @@
 #include "api/handler_support.h"
 
+#include <boost/json.hpp>
+
+#include <map>
+
 namespace quarry::api {
+namespace {
+
+// The route pattern of `request`: its path with each parameter's value put back as {name}.
+std::string PatternOf(const http::Request& request) {
+  std::string pattern = request.path;
+  for (const auto& [name, value] : request.path_params) {
+    if (value.empty()) continue;
+    if (auto at = pattern.rfind("/" + value); at != std::string::npos) {
+      pattern.replace(at + 1, value.size(), "{" + name + "}");
+    }
+  }
+  return pattern;
+}
+
+// The changes the audit log names; `request` marks those whose JSON body is recorded (none
+// carries a secret). Other changes are recorded as "<METHOD> <pattern>"; reads are not, except
+// queries, which their handlers record with what they read (query_handlers.cpp). Byte transfers
+// of resumable uploads (PATCH) are not events.
+struct AuditKind {
+  const char* kind;
+  bool request;
+};
+const std::map<std::string, AuditKind>& Kinds() {
+  static const std::map<std::string, AuditKind> kinds = {
+      {"POST /v1/admin/tenants", {"tenant.create", true}},
+      {"PATCH /v1/admin/tenants/{id}", {"tenant.update", true}},
+      {"POST /v1/users", {"user.create", true}},
+      {"PATCH /v1/users/{id}", {"user.update", true}},
+      {"PUT /v1/users/{id}/attributes", {"user.attributes", true}},
+      {"POST /v1/keys", {"key.create", true}},
+      {"DELETE /v1/keys/{id}", {"key.revoke", false}},
+      {"PUT /v1/datasets/{name}/data", {"dataset.upload", false}},
+      {"POST /v1/datasets/{name}/rollback", {"dataset.rollback", true}},
+      {"DELETE /v1/datasets/{name}", {"dataset.delete", false}},
+      {"POST /v1/datasets/{name}/policies", {"policy.create", true}},
+      {"DELETE /v1/datasets/{name}/policies/{id}", {"policy.delete", false}},
+      {"POST /v1/jobs", {"job.submit", false}},
+      {"POST /v1/jobs/{id}/cancel", {"job.cancel", false}},
+      {"POST /v1/uploads", {"upload.create", false}},
+      {"DELETE /v1/uploads/{id}", {"upload.terminate", false}},
+      {"DELETE /v1/queries/{id}", {"query.cancel", false}},
+  };
+  return kinds;
+}
+
+boost::json::value ParsedObject(const std::string& text, std::size_t max_bytes) {
+  if (text.empty() || text.size() > max_bytes) return nullptr;
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(text, ec);
+  return !ec && v.is_object() ? v : boost::json::value(nullptr);
+}
+
+void RecordAudit(AppContext& app, const http::Request& request, const Principal& p, const http::Response& response) {
+  const std::string& method = request.method;
+  const bool change = method != "GET" && method != "HEAD" && method != "OPTIONS";
+  const std::string pattern = PatternOf(request);
+  const std::string route = method + " " + pattern;
+  if (route == "POST /v1/query" || route == "PATCH /v1/uploads/{id}") {
+    if (response.status != 403) return;  // recorded by the handler / not an event
+  }
+  if (response.status != 403 && (!change || response.status >= 300)) return;
+
+  const boost::json::value answer = response.stream ? boost::json::value(nullptr) : ParsedObject(response.body, 64 * 1024);
+  const auto* answer_object = answer.if_object();
+  boost::json::object details{{"method", method}, {"path", request.path}, {"status", response.status},
+                              {"request_id", request.request_id}};
+  std::string tenant_id = p.tenant.id;
+  std::string kind, outcome = "ok";
+  if (response.status == 403) {
+    kind = "denied";
+    outcome = "denied";
+    if (answer_object) {
+      if (const auto* code = answer_object->if_contains("code")) details["code"] = *code;
+      if (const auto* detail = answer_object->if_contains("detail")) details["reason"] = *detail;
+    }
+  } else {
+    auto known = Kinds().find(route);
+    kind = known != Kinds().end() ? known->second.kind : route;
+    if (known != Kinds().end() && known->second.request) details["request"] = ParsedObject(request.body, 4096);
+    if (answer_object) {
+      if (const auto* id = answer_object->if_contains("id"); id && id->is_string()) details["id"] = *id;
+    }
+  }
+  if (p.is_operator) {
+    // The operator's actions belong to the tenant they touch.
+    const boost::json::value* tenant = answer_object ? answer_object->if_contains("tenant") : nullptr;
+    const boost::json::value* id = tenant && tenant->is_object() ? tenant->as_object().if_contains("id")
+                                   : answer_object                ? answer_object->if_contains("id")
+                                                                  : nullptr;
+    if (!id || !id->is_string() || pattern.rfind("/v1/admin/tenants", 0) != 0) return;  // nothing of a tenant
+    tenant_id = std::string(id->as_string());
+  }
+  const auto target = request.path_params.empty() ? pattern : request.path_params.rbegin()->second;
+  app.audit.Record(tenant_id, &p, std::move(kind), target, std::move(outcome), std::move(details));
+}
+
+}  // namespace
 
 http::Handler Authed(AppContext& app, AuthedHandler handler) {
   return [&app, handler = std::move(handler)](http::Request& request) {
@@ -17,7 +118,9 @@ http::Handler Authed(AppContext& app, AuthedHandler handler) {
       request.log_fields.emplace_back("tenant_id", p.tenant.id);
       request.log_fields.emplace_back("user_id", p.user.id);
     }
-    return handler(request, p);
+    http::Response response = handler(request, p);
+    RecordAudit(app, request, p, response);
+    return response;
   };
 }
 

@@ -35,9 +35,11 @@ class OpenApiTest : public ::testing::Test {
     engines_ = std::make_unique<query::TenantEngines>(*objects_, engine_limits, clock_);
     queries_ = std::make_unique<query::QueryService>(*dataset_store_, *objects_, *guard_, *engines_, cache_, clock_,
                                                      query::QueryLimits{});
+    audit_store_ = std::move(OpenSqliteAuditStore({dir_ + "/meta.db"})).value();
+    audit_ = std::make_unique<audit::AuditLog>(*audit_store_, clock_, audit::AuditOptions{});
     app_ = std::make_unique<AppContext>(AppContext{config_, clock_, *store_, *objects_, *authenticator_,
                                                    *identity_, metrics_, *job_service_, *job_store_, nullptr,
-                                                   *datasets_, *uploads_, dir_ + "/uploads", *queries_});
+                                                   *datasets_, *uploads_, dir_ + "/uploads", *queries_, *audit_});
     RegisterRoutes(router_, *app_);
   }
   testing::TempDir temp_{"openapi"};
@@ -47,6 +49,8 @@ class OpenApiTest : public ::testing::Test {
   std::unique_ptr<MetaStore> store_;
   std::unique_ptr<ObjectStore> objects_;
   std::unique_ptr<IdentityService> identity_;
+  std::unique_ptr<AuditStore> audit_store_;
+  std::unique_ptr<audit::AuditLog> audit_;
   std::unique_ptr<Authenticator> authenticator_;
   http::HttpMetrics metrics_;
   std::unique_ptr<JobStore> job_store_;

@@ -11,6 +11,7 @@ void RegisterJobRoutes(http::Router& router, AppContext& app);
 void RegisterDatasetRoutes(http::Router& router, AppContext& app);
 void RegisterUploadRoutes(http::Router& router, AppContext& app);
 void RegisterQueryRoutes(http::Router& router, AppContext& app);
+void RegisterAuditRoutes(http::Router& router, AppContext& app);
 
 void RegisterRoutes(http::Router& router, AppContext& app) {
   RegisterSystemRoutes(router, app);
@@ -22,6 +23,7 @@ void RegisterRoutes(http::Router& router, AppContext& app) {
   RegisterDatasetRoutes(router, app);
   RegisterUploadRoutes(router, app);
   RegisterQueryRoutes(router, app);
+  RegisterAuditRoutes(router, app);
 }
 
 }  // namespace quarry::api

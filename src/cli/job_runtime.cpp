@@ -52,11 +52,11 @@ ingest::IngestOptions IngestOptionsFrom(const Config& c, const DataDirPaths& pat
 }
 
 void RegisterHandlers(jobs::HandlerRegistry& registry, const Config& config, const DataDirPaths& paths,
-                      DatasetStore& datasets, ObjectStore& objects, const Clock& clock) {
+                      DatasetStore& datasets, ObjectStore& objects, const Clock& clock, audit::AuditLog* audit) {
   jobs::RegisterBuiltinHandlers(registry, config.job_allow_test_kinds);
   const ingest::IngestOptions options = IngestOptionsFrom(config, paths);
   registry.Register("ingest", ingest::IngestKindPolicy(options),
-                    std::make_shared<ingest::IngestHandler>(datasets, objects, clock, options));
+                    std::make_shared<ingest::IngestHandler>(datasets, objects, clock, options, audit));
 }
 
 namespace {

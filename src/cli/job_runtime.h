@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli/data_dir.h"
+#include "audit/audit_log.h"
 #include "config/config.h"
 #include "ingest/ingest_handler.h"
 #include "ingest/ingest_request.h"
@@ -19,8 +20,10 @@ jobs::JobServiceOptions JobServiceOptionsFrom(const Config& config);
 ingest::IngestOptions IngestOptionsFrom(const Config& config, const DataDirPaths& paths);
 
 // Registers the job kinds a worker process runs: the ingestion, and the test kinds when allowed.
+// `audit` (optional): where the ingestion records the versions it publishes.
 void RegisterHandlers(jobs::HandlerRegistry& registry, const Config& config, const DataDirPaths& paths,
-                      DatasetStore& datasets, ObjectStore& objects, const Clock& clock);
+                      DatasetStore& datasets, ObjectStore& objects, const Clock& clock,
+                      audit::AuditLog* audit = nullptr);
 
 // Start-up housekeeping: deletes pending dataset versions whose job ended and dataset files the
 // registry does not know. The server, which holds the data-dir lock and is not serving yet

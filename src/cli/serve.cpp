@@ -95,8 +95,13 @@ int RunServe(const ConfigFlags& flags) {
                                                    static_cast<std::size_t>(config.auth_cache_max_entries)});
   authenticator.StartBackgroundRefresh();
 
+  auto audit_store = OpenAuditStore(config, paths);
+  if (!audit_store.ok()) return fail(audit_store.status());
+  audit::AuditLog audit_log(**audit_store, clock, audit::AuditOptions{std::chrono::milliseconds(100), 10'000,
+                                                                       config.audit_retention, config.audit_query_text});
+  audit_log.Start();
   jobs::HandlerRegistry registry;
-  RegisterHandlers(registry, config, paths, **datasets, **objects, clock);
+  RegisterHandlers(registry, config, paths, **datasets, **objects, clock, &audit_log);
   std::unique_ptr<jobs::WorkerPool> workers;
   if (config.job_workers > 0) {
     // Leases of this server's previous runs carry the same prefix and are expired at start.
@@ -150,12 +155,14 @@ int RunServe(const ConfigFlags& flags) {
   query::ResultCache result_cache(static_cast<std::size_t>(config.query_cache_bytes));
   query::QueryService queries(**datasets, **objects, **guard, engines, result_cache, clock, query_limits);
 
+  queries.set_audit(&audit_log);
+
   http::HttpMetrics metrics;
   api::AppContext app{config,      clock,       **store,
                       **objects,   authenticator, identity,
                       metrics,     job_service, **job_store,
                       workers ? &workers->metrics() : nullptr, dataset_service, resumable, paths.uploads(),
-                      queries};
+                      queries,     audit_log};
   http::Router router(static_cast<std::size_t>(config.max_json_body_bytes));
   api::RegisterRoutes(router, app);
 

@@ -34,6 +34,38 @@ std::string FormatRfc3339(UnixMillis t) {
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
 }
 
+std::optional<UnixMillis> ParseRfc3339(std::string_view text) {
+  // Fixed shape, so a hand check is simpler than a general parser: YYYY-MM-DDTHH:MM:SS[.fff]Z.
+  if (text.size() != 20 && text.size() != 24) return std::nullopt;
+  auto digits = [&](std::size_t at, std::size_t n) -> std::optional<int> {
+    int v = 0;
+    for (std::size_t i = at; i < at + n; ++i) {
+      if (text[i] < '0' || text[i] > '9') return std::nullopt;
+      v = v * 10 + (text[i] - '0');
+    }
+    return v;
+  };
+  if (text[4] != '-' || text[7] != '-' || text[10] != 'T' || text[13] != ':' || text[16] != ':' || text.back() != 'Z') {
+    return std::nullopt;
+  }
+  auto year = digits(0, 4), month = digits(5, 2), day = digits(8, 2), hour = digits(11, 2), minute = digits(14, 2),
+       second = digits(17, 2);
+  std::optional<int> millis = 0;
+  if (text.size() == 24) millis = text[19] == '.' ? digits(20, 3) : std::nullopt;
+  if (!year || !month || !day || !hour || !minute || !second || !millis || *month < 1 || *month > 12 || *day < 1 ||
+      *day > 31 || *hour > 23 || *minute > 59 || *second > 60) {
+    return std::nullopt;
+  }
+  std::tm tm{};
+  tm.tm_year = *year - 1900;
+  tm.tm_mon = *month - 1;
+  tm.tm_mday = *day;
+  tm.tm_hour = *hour;
+  tm.tm_min = *minute;
+  tm.tm_sec = *second;
+  return static_cast<UnixMillis>(timegm(&tm)) * 1000 + *millis;
+}
+
 std::string FormatHttpDate(UnixMillis t) {
   static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
   static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",

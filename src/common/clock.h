@@ -3,6 +3,9 @@
 // Thread-safety: both implementations are safe to call from any thread.
 #pragma once
 
+#include <optional>
+#include <string_view>
+
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -48,6 +51,9 @@ class SimulatedClock final : public Clock {
 
 // RFC 3339 UTC with milliseconds, e.g. "2026-11-25T10:00:00.123Z".
 std::string FormatRfc3339(UnixMillis t);
+// Parses what FormatRfc3339 writes, with or without the milliseconds ("2026-11-30T20:00:00Z");
+// nullopt for anything else. UTC ('Z') only.
+std::optional<UnixMillis> ParseRfc3339(std::string_view text);
 // "Wed, 25 Nov 2026 05:41:47 GMT" (RFC 9110 IMF-fixdate), independent of the locale.
 std::string FormatHttpDate(UnixMillis t);
 

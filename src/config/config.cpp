@@ -131,6 +131,8 @@ const std::vector<Setting>& Settings() {
       {"ingest.keep_versions", Kind::kInt, 1, 1'000'000, "newest versions kept per dataset; older ones (never the current one) are deleted after each publish", QUARRY_INT(ingest_keep_versions)},
       {"ingest.upload_expiry", Kind::kDuration, 60'000, 30LL * 24 * 3'600'000, "how long an incomplete resumable upload is kept after its last write", QUARRY_DURATION(ingest_upload_expiry)},
       {"ingest.preserve_row_order", Kind::kBool, 0, 1, "keep the uploaded file's row order in the dataset (ingestion about 13% slower)", QUARRY_BOOL(ingest_preserve_row_order)},
+      {"audit.retention", Kind::kDuration, 3'600'000, 100LL * 365 * 24 * 3'600'000, "how long audit events are kept", QUARRY_DURATION(audit_retention)},
+      {"audit.query_text", Kind::kBool, 0, 1, "record each query's SQL text in the audit log (otherwise its SHA-256)", QUARRY_BOOL(audit_query_text)},
       {"jobs.allow_test_kinds", Kind::kBool, 0, 1, "let API users submit the test kinds 'sleep' and 'noop'", QUARRY_BOOL(job_allow_test_kinds)},
       {"query.threads", Kind::kInt, 1, 256, "DuckDB threads of one tenant's query engine", QUARRY_INT(query_threads)},
       {"query.memory_limit", Kind::kBytes, 64LL << 20, 1LL << 40, "memory of one tenant's query engine (beyond it, queries spill, then fail)", QUARRY_BYTES(query_memory_limit)},

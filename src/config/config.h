@@ -61,7 +61,9 @@ struct Config {
   std::int64_t ingest_memory_limit = 1LL << 30;
   int ingest_threads = 2;
   int ingest_keep_versions = 20;
-  bool ingest_preserve_row_order = false;  // newest versions kept per dataset (older ones deleted)
+  bool ingest_preserve_row_order = false;
+  std::chrono::milliseconds audit_retention{365LL * 24 * 3'600'000};
+  bool audit_query_text = false;  // record queries' SQL text instead of its SHA-256  // newest versions kept per dataset (older ones deleted)
   std::int64_t ingest_tenant_storage_quota = 100LL << 30;
   std::chrono::milliseconds ingest_upload_expiry{24 * 3'600'000LL};
   bool job_allow_test_kinds = false;

@@ -57,6 +57,8 @@ const std::vector<std::string> kAllKeys = {
     "ingest.upload_expiry",
     "ingest.keep_versions",
     "ingest.preserve_row_order",
+    "audit.retention",
+    "audit.query_text",
     "jobs.allow_test_kinds",
     "query.threads",
     "query.memory_limit",

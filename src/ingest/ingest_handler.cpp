@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "audit/audit_log.h"
 #include "engine/engine.h"
 #include "ingest/ingest_request.h"
 #include "ingest/source_file.h"
@@ -447,6 +448,21 @@ Result<std::string> IngestHandler::Run(jobs::JobContext& context) {
   Result<std::string> result = attempt.Run();
   if (!result.ok()) attempt.Abandon(result.status());
   const Job& job = context.job();
+  if (result.ok() && audit_) {
+    // The dataset's new version, by the user whose upload it was (the job runs as nobody).
+    boost::system::error_code ec;
+    boost::json::value published = boost::json::parse(*result, ec);
+    boost::json::object details{{"job_id", job.id}, {"mode", ModeName(request->mode)}};
+    if (!ec && published.is_object()) {
+      for (const char* key : {"version", "row_count", "byte_size", "rejected_rows"}) {
+        if (const auto* v = published.as_object().if_contains(key)) details[key] = *v;
+      }
+    }
+    Principal uploader;
+    uploader.user.id = job.user_id;
+    audit_->Record(job.tenant_id, &uploader, request->mode == Mode::kCreate ? "dataset.create" : "dataset.version",
+                   request->dataset, "ok", std::move(details));
+  }
   // The upload stays while another attempt may need it: after a retryable error with attempts
   // left, or when this worker lost its lease (the job runs again elsewhere).
   const bool retry_possible = context.lease_lost() ||

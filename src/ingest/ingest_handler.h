@@ -23,6 +23,10 @@
 #include "meta/dataset_store.h"
 #include "storage/object_store.h"
 
+namespace quarry::audit {
+class AuditLog;
+}
+
 namespace quarry::ingest {
 
 struct IngestOptions {
@@ -38,8 +42,10 @@ struct IngestOptions {
 
 class IngestHandler final : public jobs::JobHandler {
  public:
-  IngestHandler(DatasetStore& datasets, ObjectStore& objects, const Clock& clock, IngestOptions options)
-      : datasets_(datasets), objects_(objects), clock_(clock), options_(std::move(options)) {}
+  // `audit` (optional, outlives the handler): each published version is recorded there.
+  IngestHandler(DatasetStore& datasets, ObjectStore& objects, const Clock& clock, IngestOptions options,
+                audit::AuditLog* audit = nullptr)
+      : datasets_(datasets), objects_(objects), clock_(clock), options_(std::move(options)), audit_(audit) {}
 
   Result<std::string> Run(jobs::JobContext& context) override;
   // Deletes the job's upload file and the pending versions of jobs that ended.
@@ -55,6 +61,7 @@ class IngestHandler final : public jobs::JobHandler {
   ObjectStore& objects_;
   const Clock& clock_;
   const IngestOptions options_;
+  audit::AuditLog* const audit_;
 };
 
 // The kind's policy: 3 attempts, memory_bytes from the engine's memory limit (plus headroom).

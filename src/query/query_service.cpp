@@ -1,5 +1,6 @@
 #include "query/query_service.h"
 
+#include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -7,6 +8,7 @@
 
 #include "auth/permissions.h"
 #include "common/ids.h"
+#include "audit/audit_log.h"
 #include "policy/policy.h"
 #include "query/connection_pool.h"
 
@@ -287,6 +289,8 @@ Result<QueryAnswer> QueryService::Run(const Principal& actor, const QueryRequest
         answer.datasets.push_back({name, checked.resolved.at(name).version});
       }
       answer.elapsed_ms = elapsed_ms();
+      AuditQuery(actor, request, answer.query_id, answer.datasets, static_cast<std::int64_t>(answer.result->rows.size()),
+                 answer.elapsed_ms, "json (cached)", Status::Ok());
       return answer;
     }
   }
@@ -299,8 +303,14 @@ Result<QueryAnswer> QueryService::Run(const Principal& actor, const QueryRequest
   answer.query_id = attached->query_id;
   answer.datasets = attached->datasets;
   answer.elapsed_ms = elapsed_ms();
-  if (!result.ok()) return UserFacing(result.status(), *attached, checked.timeout);
+  if (!result.ok()) {
+    Status error = UserFacing(result.status(), *attached, checked.timeout);
+    AuditQuery(actor, request, answer.query_id, answer.datasets, 0, answer.elapsed_ms, "json", error);
+    return error;
+  }
   answer.result = std::make_shared<const engine::QueryResult>(std::move(result).value());
+  AuditQuery(actor, request, answer.query_id, answer.datasets, static_cast<std::int64_t>(answer.result->rows.size()),
+             answer.elapsed_ms, "json", Status::Ok());
   if (!cache_key.empty()) cache_.Put(cache_key, answer.result);
   spdlog::info("query {}: tenant={} user={} datasets={} rows={} truncated={} elapsed_ms={}", answer.query_id,
                actor.tenant.id, actor.user.id, answer.datasets.size(), answer.result->rows.size(),
@@ -336,6 +346,7 @@ Result<std::unique_ptr<QueryStream>> QueryService::Stream(const Principal& actor
   if (!first.ok()) return UserFacing(first.status(), *attached, checked.timeout);
   if (!*first) stream->done_ = true;
   if (stream->done_) stream->Release();
+  AuditQuery(actor, request, stream->query_id_, attached->datasets, -1, 0, arrow ? "arrow" : "csv", Status::Ok());
   spdlog::info("query {}: tenant={} user={} datasets={} streaming", stream->query_id_, actor.tenant.id,
                actor.user.id, attached->datasets.size());
   return stream;
@@ -355,10 +366,33 @@ Result<std::unique_ptr<QueryExport>> QueryService::ExportParquet(const Principal
           ") TO " + engine::QuoteLiteral(path) + " (FORMAT parquet, COMPRESSION zstd)",
       options);
   auto answer = std::make_unique<QueryExport>(attached->query_id, path, written.ok() ? written->rows_changed : 0);
-  if (!written.ok()) return UserFacing(written.status(), *attached, checked.timeout);  // the file goes with `answer`
+  const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - checked.started);
+  if (!written.ok()) {
+    Status error = UserFacing(written.status(), *attached, checked.timeout);  // the file goes with `answer`
+    AuditQuery(actor, request, attached->query_id, attached->datasets, 0, elapsed.count(), "parquet", error);
+    return error;
+  }
+  AuditQuery(actor, request, attached->query_id, attached->datasets, answer->rows(), elapsed.count(), "parquet",
+             Status::Ok());
   spdlog::info("query {}: tenant={} user={} datasets={} exported {} rows as Parquet", answer->query_id(),
                actor.tenant.id, actor.user.id, attached->datasets.size(), answer->rows());
   return answer;
+}
+
+void QueryService::AuditQuery(const Principal& actor, const QueryRequest& request, const std::string& query_id,
+                              const std::vector<DatasetRead>& datasets, std::int64_t rows, std::int64_t elapsed_ms,
+                              const char* format, const Status& outcome) const {
+  if (!audit_) return;
+  boost::json::array read;
+  for (const DatasetRead& d : datasets) read.push_back({{"name", d.name}, {"version", d.version}});
+  boost::json::object details{{"query_id", query_id},
+                              {"datasets", std::move(read)},
+                              {"rows", rows < 0 ? boost::json::value(nullptr) : boost::json::value(rows)},
+                              {"elapsed_ms", elapsed_ms},
+                              {"format", format},
+                              {audit_->query_text() ? "sql" : "sql_sha256", audit_->StatementField(request.sql)}};
+  if (!outcome.ok()) details["error"] = outcome.code();
+  audit_->Record(actor.tenant.id, &actor, "query", query_id, outcome.ok() ? "ok" : "failed", std::move(details));
 }
 
 QueryExport::~QueryExport() {

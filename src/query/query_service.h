@@ -37,6 +37,10 @@
 #include "query/tenant_engines.h"
 #include "storage/object_store.h"
 
+namespace quarry::audit {
+class AuditLog;
+}
+
 namespace quarry::query {
 
 struct QueryLimits {
@@ -151,6 +155,9 @@ class QueryService {
       : datasets_(datasets), objects_(objects), guard_(guard), engines_(engines), cache_(cache), clock_(clock),
         limits_(limits) {}
 
+  // Every query is recorded here (datasets read, rows, duration, the SQL or its hash), when set.
+  void set_audit(audit::AuditLog* audit) { audit_ = audit; }
+
   Result<QueryAnswer> Run(const Principal& actor, const QueryRequest& request);
   // Like Run, for answers read a chunk at a time (no result cache, no byte cap; `limit` at most
   // max_export_rows, which is also the default). The first chunk is read before it returns, so
@@ -196,6 +203,10 @@ class QueryService {
                                            const Checked& checked);
   engine::ExecuteOptions OptionsFor(const Checked& checked, const Attached& attached) const;
   Status UserFacing(const Status& error, const Attached& attached, std::chrono::milliseconds timeout) const;
+  // `rows`: -1 when not known (a stream, recorded as it starts). `outcome`: how it ended.
+  void AuditQuery(const Principal& actor, const QueryRequest& request, const std::string& query_id,
+                  const std::vector<DatasetRead>& datasets, std::int64_t rows, std::int64_t elapsed_ms,
+                  const char* format, const Status& outcome) const;
   struct Running {
     std::string tenant_id;
     std::string user_id;
@@ -216,6 +227,7 @@ class QueryService {
   TenantEngines& engines_;
   ResultCache& cache_;
   const Clock& clock_;
+  audit::AuditLog* audit_ = nullptr;
   const QueryLimits limits_;
   std::mutex mu_;
   std::map<std::string, int> running_per_tenant_;  // GUARDED_BY(mu_)

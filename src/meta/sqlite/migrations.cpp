@@ -253,6 +253,26 @@ const Migration kV7 = {
     },
 };
 
+// Version 8: the audit log, append-only per tenant (removed only by retention, oldest first).
+const Migration kV8 = {
+    8,
+    {
+        "CREATE TABLE audit_events ("
+        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " tenant_id TEXT NOT NULL,"
+        " at BIGINT NOT NULL,"
+        " user_id TEXT NOT NULL DEFAULT '',"
+        " key_id TEXT NOT NULL DEFAULT '',"
+        " kind TEXT NOT NULL,"
+        " target TEXT NOT NULL DEFAULT '',"
+        " outcome TEXT NOT NULL,"
+        " details_json TEXT NOT NULL DEFAULT '{}')",
+
+        "CREATE INDEX audit_events_tenant ON audit_events (tenant_id, id)",
+        "CREATE INDEX audit_events_at ON audit_events (at)",
+    },
+};
+
 Status SchemaTooNew(int found) {
   return FailedPrecondition(
       "schema_too_new",
@@ -272,7 +292,7 @@ Result<bool> IsApplied(Connection& conn, int version) {
 }  // namespace
 
 const std::vector<Migration>& Migrations() {
-  static const std::vector<Migration> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6, kV7};
+  static const std::vector<Migration> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8};
   return kMigrations;
 }
 
@@ -308,6 +328,13 @@ Status ApplyMigrations(Connection& conn, UnixMillis now) {
     }));
   }
   return Status::Ok();
+}
+
+Result<std::unique_ptr<Connection>> OpenMigrated(const std::string& path, int busy_timeout_ms) {
+  if (path.empty()) return Unavailable("metadata_store_unavailable", "no metadata database path is configured");
+  QUARRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn, Connection::Open(path, busy_timeout_ms));
+  QUARRY_RETURN_IF_ERROR(ApplyMigrations(*conn, SystemClock::Instance().NowMillis()));
+  return conn;
 }
 
 }  // namespace quarry::sqlite

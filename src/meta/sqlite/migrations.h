@@ -37,5 +37,8 @@ Result<int> AppliedSchemaVersion(Connection& conn);
 // "schema_too_new", a database that has a version this binary does not know. `now` stamps
 // schema_migrations.applied_at.
 Status ApplyMigrations(Connection& conn, UnixMillis now);
+// The first connection of a store: the database at `path` opened, its schema migrated.
+// Unavailable "metadata_store_unavailable" when no path is configured.
+Result<std::unique_ptr<Connection>> OpenMigrated(const std::string& path, int busy_timeout_ms);
 
 }  // namespace quarry::sqlite

@@ -361,12 +361,7 @@ Result<std::vector<JobEvent>> SqliteJobStore::ListEvents(const std::string& tena
 namespace quarry {
 
 Result<std::unique_ptr<JobStore>> OpenSqliteJobStore(const SqliteOptions& options) {
-  if (options.path.empty()) {
-    return Unavailable("metadata_store_unavailable", "no metadata database path is configured");
-  }
-  QUARRY_ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Connection> conn,
-                          sqlite::Connection::Open(options.path, options.busy_timeout_ms));
-  QUARRY_RETURN_IF_ERROR(sqlite::ApplyMigrations(*conn, SystemClock::Instance().NowMillis()));
+  QUARRY_ASSIGN_OR_RETURN(auto conn, sqlite::OpenMigrated(options.path, options.busy_timeout_ms));
   return std::unique_ptr<JobStore>(std::make_unique<sqlite::SqliteJobStore>(options, std::move(conn)));
 }
 

@@ -513,12 +513,7 @@ class SqliteMetaStore final : public SqliteStoreBase {
 int SqliteLatestSchemaVersion() { return sqlite::LatestMigrationVersion(); }
 
 Result<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(const SqliteOptions& options) {
-  if (options.path.empty()) {
-    return Unavailable("metadata_store_unavailable", "no metadata database path is configured");
-  }
-  QUARRY_ASSIGN_OR_RETURN(std::unique_ptr<Connection> conn,
-                          Connection::Open(options.path, options.busy_timeout_ms));
-  QUARRY_RETURN_IF_ERROR(sqlite::ApplyMigrations(*conn, SystemClock::Instance().NowMillis()));
+  QUARRY_ASSIGN_OR_RETURN(auto conn, sqlite::OpenMigrated(options.path, options.busy_timeout_ms));
   return std::unique_ptr<MetaStore>(std::make_unique<SqliteMetaStore>(options, std::move(conn)));
 }
 

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "meta/audit_store.h"
 #include "meta/dataset_store.h"
 #include "meta/job_store.h"
 #include "meta/meta_store.h"
@@ -42,5 +43,6 @@ Result<std::unique_ptr<DatasetStore>> OpenSqliteDatasetStore(const SqliteOptions
 
 // Opens (and migrates) the resumable-upload store on the metadata database file.
 Result<std::unique_ptr<UploadStore>> OpenSqliteUploadStore(const SqliteOptions& options);
+Result<std::unique_ptr<AuditStore>> OpenSqliteAuditStore(const SqliteOptions& options);
 
 }  // namespace quarry
