@@ -53,8 +53,9 @@ CONF
 nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' &
 pids+=($!)
 
-# --- quarry: embedded mode on a fresh data dir, access log on (to a file).
-"$BUILD_DIR/quarry" serve --data-dir "$work/data" --listen 127.0.0.1:0 --demo \
+# --- quarry: embedded mode on a fresh data dir, access log on (to a file). One key sends every
+# request: its rate quota (quota.requests_per_second) is lifted, the core is what is measured.
+"$BUILD_DIR/quarry" serve --data-dir "$work/data" --listen 127.0.0.1:0 --demo --set quota.requests_per_second=0 \
   >"$work/quarry.out" 2>"$work/quarry.log" &
 pids+=($!)
 

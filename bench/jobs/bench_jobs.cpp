@@ -100,6 +100,9 @@ class TimedStore final : public JobStore {
     return inner_.RunningAttempts(l);
   }
   Result<int> TenantWeight(const std::string& t) override { return inner_.TenantWeight(t); }
+  Result<std::pair<std::int64_t, std::int64_t>> TenantJobCounts(const std::string& t) override {
+    return inner_.TenantJobCounts(t);
+  }
   Result<std::vector<JobEvent>> ListEvents(const std::string& t, const std::string& id, std::int64_t a, int l) override {
     return inner_.ListEvents(t, id, a, l);
   }

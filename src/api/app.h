@@ -7,6 +7,7 @@
 
 #include "audit/audit_log.h"
 #include "auth/authenticator.h"
+#include "quota/quota.h"
 #include "catalog/dataset_service.h"
 #include "catalog/resumable_uploads.h"
 #include "common/clock.h"
@@ -38,6 +39,7 @@ struct AppContext {
   std::string uploads_dir;                    // where upload bodies are streamed to
   query::QueryService& queries;
   audit::AuditLog& audit;                     // the security-relevant events of every request
+  quota::RateLimiter& rate_limiter;           // requests per second per API key
 };
 
 void RegisterRoutes(http::Router& router, AppContext& app);

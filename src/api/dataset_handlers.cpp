@@ -116,7 +116,7 @@ void RegisterDatasetRoutes(http::Router& router, AppContext& app) {
     QUARRY_ASSIGN_OR_RETURN(std::string boundary, http::MultipartBoundary(req.headers.Get("Content-Type")));
     QUARRY_RETURN_IF_ERROR(app.datasets.CheckUpload(**principal, request->dataset, request->mode));
     http::UploadTarget target{app.uploads_dir + "/" + RandomAlphanumeric(20) + ".part",
-                              static_cast<std::uint64_t>(app.config.ingest_max_upload_bytes)};
+                              static_cast<std::uint64_t>(app.datasets.MaxUploadBytes(**principal))};
     target.multipart_boundary = std::move(boundary);
     return target;
   };

@@ -118,6 +118,13 @@ http::Handler Authed(AppContext& app, AuthedHandler handler) {
       request.log_fields.emplace_back("tenant_id", p.tenant.id);
       request.log_fields.emplace_back("user_id", p.user.id);
     }
+    // The tenant's quota 'requests_per_second' (per key); the operator is not limited.
+    if (!p.is_operator) {
+      const std::int64_t rate = quota::Value(p.tenant, "requests_per_second", app.config.quota_requests_per_second);
+      if (Status admitted = app.rate_limiter.Admit(p.key_id, rate); !admitted.ok()) {
+        return http::Response::Problem(admitted, request);
+      }
+    }
     http::Response response = handler(request, p);
     RecordAudit(app, request, p, response);
     return response;

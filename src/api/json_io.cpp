@@ -157,11 +157,20 @@ boost::json::value OptionalTime(const std::optional<UnixMillis>& t) {
 }
 }  // namespace
 
+namespace {
+boost::json::value ParseQuotas(const std::string& json) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(json, ec);
+  return !ec && v.is_object() ? v : boost::json::value(boost::json::object());
+}
+}  // namespace
+
 boost::json::object ToJson(const Tenant& t) {
   return {{"id", t.id},
           {"slug", t.slug},
           {"name", t.name},
           {"status", ToString(t.status)},
+          {"quotas", ParseQuotas(t.quotas_json)},
           {"created_at", FormatRfc3339(t.created_at)},
           {"updated_at", FormatRfc3339(t.updated_at)}};
 }

@@ -39,7 +39,7 @@ class OpenApiTest : public ::testing::Test {
     audit_ = std::make_unique<audit::AuditLog>(*audit_store_, clock_, audit::AuditOptions{});
     app_ = std::make_unique<AppContext>(AppContext{config_, clock_, *store_, *objects_, *authenticator_,
                                                    *identity_, metrics_, *job_service_, *job_store_, nullptr,
-                                                   *datasets_, *uploads_, dir_ + "/uploads", *queries_, *audit_});
+                                                   *datasets_, *uploads_, dir_ + "/uploads", *queries_, *audit_, rate_limiter_});
     RegisterRoutes(router_, *app_);
   }
   testing::TempDir temp_{"openapi"};
@@ -51,6 +51,7 @@ class OpenApiTest : public ::testing::Test {
   std::unique_ptr<IdentityService> identity_;
   std::unique_ptr<AuditStore> audit_store_;
   std::unique_ptr<audit::AuditLog> audit_;
+  quota::RateLimiter rate_limiter_{clock_};
   std::unique_ptr<Authenticator> authenticator_;
   http::HttpMetrics metrics_;
   std::unique_ptr<JobStore> job_store_;

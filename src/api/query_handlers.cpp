@@ -110,13 +110,7 @@ boost::json::object AnswerToJson(const query::QueryAnswer& answer) {
   return o;
 }
 
-http::Response QueryProblem(const http::Request& req, const Status& status) {
-  http::Response response = Problem(req, status);
-  if (auto retry = status.details().find("retry_after_seconds"); retry != status.details().end()) {
-    response.headers.emplace_back("Retry-After", retry->second);
-  }
-  return response;
-}
+http::Response QueryProblem(const http::Request& req, const Status& status) { return Problem(req, status); }
 
 Result<std::int64_t> RowsParam(const http::Request& req, std::int64_t fallback, std::int64_t max) {
   auto it = req.query.find("rows");

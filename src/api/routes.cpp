@@ -12,6 +12,7 @@ void RegisterDatasetRoutes(http::Router& router, AppContext& app);
 void RegisterUploadRoutes(http::Router& router, AppContext& app);
 void RegisterQueryRoutes(http::Router& router, AppContext& app);
 void RegisterAuditRoutes(http::Router& router, AppContext& app);
+void RegisterUsageRoutes(http::Router& router, AppContext& app);
 
 void RegisterRoutes(http::Router& router, AppContext& app) {
   RegisterSystemRoutes(router, app);
@@ -24,6 +25,7 @@ void RegisterRoutes(http::Router& router, AppContext& app) {
   RegisterUploadRoutes(router, app);
   RegisterQueryRoutes(router, app);
   RegisterAuditRoutes(router, app);
+  RegisterUsageRoutes(router, app);
 }
 
 }  // namespace quarry::api

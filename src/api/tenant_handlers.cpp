@@ -65,8 +65,14 @@ void RegisterTenantRoutes(http::Router& router, AppContext& app) {
                 if (!status.ok()) return Problem(req, status.status());
                 auto weight = fields.Int("job_weight", 1, jobs::kMaxTenantWeight);
                 if (!weight.ok()) return Problem(req, weight.status());
+                const boost::json::value* quotas = fields.Raw("quotas");
+                if (quotas && !quotas->is_object()) {
+                  return Problem(req, InvalidArgument("invalid_field", "'quotas' is an object of quota names to "
+                                                                       "whole numbers (null: back to the default)"));
+                }
                 if (Status st = fields.RejectUnknownFields(); !st.ok()) return Problem(req, st);
-                auto updated = app.identity.UpdateTenant(p, req.path_params["id"], *name, *status);
+                auto updated = app.identity.UpdateTenant(p, req.path_params["id"], *name, *status,
+                                                         quotas ? &quotas->as_object() : nullptr);
                 if (updated.ok() && *weight) {
                   Status set = app.jobs.SetTenantWeight(p, updated->id, static_cast<int>(**weight));
                   if (!set.ok()) return Problem(req, set);

@@ -54,6 +54,9 @@ class CountingMetaStore final : public MetaStore {
     return inner_.ListUsers(tenant_id, page);
   }
   Status UpdateUser(const User& user) override { return inner_.UpdateUser(user); }
+  Status SetTenantQuotas(const std::string& tenant_id, const std::string& quotas, UnixMillis now) override {
+    return inner_.SetTenantQuotas(tenant_id, quotas, now);
+  }
   Status SetUserAttributes(const std::string& tenant_id, const std::string& user_id, const std::string& attributes,
                            UnixMillis now) override {
     return inner_.SetUserAttributes(tenant_id, user_id, attributes, now);

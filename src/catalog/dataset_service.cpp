@@ -6,6 +6,7 @@
 
 #include "auth/permissions.h"
 #include "common/ids.h"
+#include "quota/quota.h"
 
 namespace quarry::catalog {
 
@@ -30,7 +31,28 @@ Status DatasetService::CheckUpload(const Principal& actor, const std::string& na
   if (mode == ingest::Mode::kAppend && !existing.ok()) {
     return NotFound("dataset_not_found", "there is no dataset '" + name + "' to append to; upload with mode=create");
   }
+  if (!existing.ok()) {
+    const std::int64_t limit = quota::Value(actor.tenant, "datasets", quotas_.datasets);
+    QUARRY_ASSIGN_OR_RETURN(std::int64_t count, datasets_.CountDatasets(actor.tenant.id));
+    if (count + 1 > limit) return quota::Exceeded("datasets", count + 1, limit);
+  }
   return Status::Ok();
+}
+
+Result<DatasetService::Usage> DatasetService::UsageOf(const Principal& actor) {
+  QUARRY_RETURN_IF_ERROR(RequireMember(actor));
+  Usage u;
+  QUARRY_ASSIGN_OR_RETURN(u.storage_bytes, datasets_.TenantBytes(actor.tenant.id));
+  QUARRY_ASSIGN_OR_RETURN(u.datasets, datasets_.CountDatasets(actor.tenant.id));
+  u.storage_limit = quota::Value(actor.tenant, "storage_bytes", quotas_.storage_bytes);
+  u.datasets_limit = quota::Value(actor.tenant, "datasets", quotas_.datasets);
+  u.versions_kept = quota::Value(actor.tenant, "versions_kept", quotas_.versions_kept);
+  u.upload_bytes = MaxUploadBytes(actor);
+  return u;
+}
+
+std::int64_t DatasetService::MaxUploadBytes(const Principal& actor) const {
+  return quota::Value(actor.tenant, "upload_bytes", quotas_.upload_bytes);
 }
 
 Result<EnqueueResult> DatasetService::StartIngest(const Principal& actor, const ingest::IngestRequest& request,
@@ -39,9 +61,13 @@ Result<EnqueueResult> DatasetService::StartIngest(const Principal& actor, const 
   QUARRY_RETURN_IF_ERROR(RequireScope(actor, kScopeWrite));
   QUARRY_RETURN_IF_ERROR(ValidateDatasetName(request.dataset));
   QUARRY_RETURN_IF_ERROR(ingest::Validate(request));
+  // The tenant's quotas as of now travel with the job (it runs without the caller).
+  ingest::IngestRequest with_quotas = request;
+  with_quotas.storage_quota_bytes = quota::Value(actor.tenant, "storage_bytes", quotas_.storage_bytes);
+  with_quotas.keep_versions = quota::Value(actor.tenant, "versions_kept", quotas_.versions_kept);
   jobs::Submission submission;
   submission.kind = "ingest";
-  submission.payload_json = ingest::ToJson(request);
+  submission.payload_json = ingest::ToJson(with_quotas);
   submission.idempotency_key = idempotency_key;
   return jobs_.Enqueue(actor, submission);
 }

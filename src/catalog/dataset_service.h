@@ -30,6 +30,15 @@ struct DatasetDetail {
   bool rows_restricted = false;          // row counts and statistics are not the caller's to see
 };
 
+// The server's defaults of the quotas this service enforces (quota/quota.h); each tenant may
+// override them.
+struct DatasetQuotas {
+  std::int64_t storage_bytes = 100LL << 30;
+  std::int64_t datasets = 10'000;
+  std::int64_t versions_kept = 20;
+  std::int64_t upload_bytes = 10LL << 30;
+};
+
 struct DatasetSummary {
   Dataset dataset;
   bool rows_restricted = false;
@@ -37,11 +46,22 @@ struct DatasetSummary {
 
 class DatasetService {
  public:
-  DatasetService(DatasetStore& datasets, ObjectStore& objects, jobs::JobService& jobs, const Clock& clock)
-      : datasets_(datasets), objects_(objects), jobs_(jobs), clock_(clock) {}
+  DatasetService(DatasetStore& datasets, ObjectStore& objects, jobs::JobService& jobs, const Clock& clock,
+                 DatasetQuotas quotas = {})
+      : datasets_(datasets), objects_(objects), jobs_(jobs), clock_(clock), quotas_(quotas) {}
 
-  // Checks an upload before its body is read: membership, the write scope, the name, and that
-  // the mode can apply (create: the dataset does not exist yet; append: it does).
+  // The largest upload the caller's tenant may send (its quota 'upload_bytes').
+  std::int64_t MaxUploadBytes(const Principal& actor) const;
+  // The caller's tenant's use of the quotas this service enforces, and their limits.
+  struct Usage {
+    std::int64_t storage_bytes = 0, storage_limit = 0, datasets = 0, datasets_limit = 0, versions_kept = 0,
+                 upload_bytes = 0;
+  };
+  Result<Usage> UsageOf(const Principal& actor);
+
+  // Checks an upload before its body is read: membership, the write scope, the name, that the
+  // mode can apply (create: the dataset does not exist yet; append: it does), and that a new
+  // dataset fits the tenant's quota 'datasets' (413 quota_exceeded).
   Status CheckUpload(const Principal& actor, const std::string& name, ingest::Mode mode);
   // Enqueues the ingestion of a stored upload (request.upload_path). With an idempotency key
   // used by this tenant within 24 h, returns the original job (existing = true) and enqueues
@@ -77,6 +97,7 @@ class DatasetService {
   ObjectStore& objects_;
   jobs::JobService& jobs_;
   const Clock& clock_;
+  const DatasetQuotas quotas_;
 };
 
 }  // namespace quarry::catalog

@@ -85,10 +85,12 @@ Result<ResumableUpload> ResumableUploads::Create(const Principal& actor, std::in
                                                  const std::string& metadata) {
   QUARRY_RETURN_IF_ERROR(RequireWriter(actor));
   if (length < 1) return InvalidArgument("invalid_upload_length", "Upload-Length must be a positive number of bytes");
-  if (length > options_.max_upload_bytes) {
+  const std::int64_t max_bytes = datasets_.MaxUploadBytes(actor);
+  if (length > max_bytes) {
     return Status(ErrorCode::kPayloadTooLarge, "too_large",
-                  "Upload-Length " + std::to_string(length) + " exceeds the limit of " +
-                      std::to_string(options_.max_upload_bytes) + " bytes for this tenant");
+                  "Upload-Length " + std::to_string(length) + " exceeds the tenant's quota 'upload_bytes' of " +
+                      std::to_string(max_bytes) + " bytes; split the file or ask the operator for a larger quota",
+                  {{"quota", "upload_bytes"}, {"used", std::to_string(length)}, {"limit", std::to_string(max_bytes)}});
   }
   QUARRY_ASSIGN_OR_RETURN(auto pairs, ParseUploadMetadata(metadata));
   auto dataset = pairs.find("dataset");

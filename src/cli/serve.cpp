@@ -118,7 +118,10 @@ int RunServe(const ConfigFlags& flags) {
                                [&workers] { if (workers) workers->Notify(); },
                                workers ? &workers->metrics() : nullptr);
 
-  catalog::DatasetService dataset_service(**datasets, **objects, job_service, clock);
+  catalog::DatasetService dataset_service(
+      **datasets, **objects, job_service, clock,
+      catalog::DatasetQuotas{config.ingest_tenant_storage_quota, config.quota_datasets, config.ingest_keep_versions,
+                             config.ingest_max_upload_bytes});
   catalog::ResumableUploads resumable(**upload_store, dataset_service, clock,
                                       catalog::ResumableUploadOptions{paths.uploads(), config.ingest_max_upload_bytes,
                                                                       config.ingest_upload_expiry, config.ingest_max_line_bytes});
@@ -157,12 +160,13 @@ int RunServe(const ConfigFlags& flags) {
 
   queries.set_audit(&audit_log);
 
+  quota::RateLimiter rate_limiter(clock);
   http::HttpMetrics metrics;
   api::AppContext app{config,      clock,       **store,
                       **objects,   authenticator, identity,
                       metrics,     job_service, **job_store,
                       workers ? &workers->metrics() : nullptr, dataset_service, resumable, paths.uploads(),
-                      queries,     audit_log};
+                      queries,     audit_log,   rate_limiter};
   http::Router router(static_cast<std::size_t>(config.max_json_body_bytes));
   api::RegisterRoutes(router, app);
 

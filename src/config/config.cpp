@@ -131,6 +131,8 @@ const std::vector<Setting>& Settings() {
       {"ingest.keep_versions", Kind::kInt, 1, 1'000'000, "newest versions kept per dataset; older ones (never the current one) are deleted after each publish", QUARRY_INT(ingest_keep_versions)},
       {"ingest.upload_expiry", Kind::kDuration, 60'000, 30LL * 24 * 3'600'000, "how long an incomplete resumable upload is kept after its last write", QUARRY_DURATION(ingest_upload_expiry)},
       {"ingest.preserve_row_order", Kind::kBool, 0, 1, "keep the uploaded file's row order in the dataset (ingestion about 13% slower)", QUARRY_BOOL(ingest_preserve_row_order)},
+      {"quota.datasets", Kind::kInt, 0, 1'000'000, "datasets a tenant may have (tenants may be given their own)", QUARRY_INT(quota_datasets)},
+      {"quota.requests_per_second", Kind::kInt, 0, 1'000'000, "requests per second per API key, bursts of twice that (0: no limit; tenants may be given their own)", QUARRY_INT(quota_requests_per_second)},
       {"audit.retention", Kind::kDuration, 3'600'000, 100LL * 365 * 24 * 3'600'000, "how long audit events are kept", QUARRY_DURATION(audit_retention)},
       {"audit.query_text", Kind::kBool, 0, 1, "record each query's SQL text in the audit log (otherwise its SHA-256)", QUARRY_BOOL(audit_query_text)},
       {"jobs.allow_test_kinds", Kind::kBool, 0, 1, "let API users submit the test kinds 'sleep' and 'noop'", QUARRY_BOOL(job_allow_test_kinds)},

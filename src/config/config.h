@@ -62,6 +62,8 @@ struct Config {
   int ingest_threads = 2;
   int ingest_keep_versions = 20;
   bool ingest_preserve_row_order = false;
+  std::int64_t quota_datasets = 10'000;             // datasets a tenant may have
+  std::int64_t quota_requests_per_second = 1'000;  // per API key; 0: no limit
   std::chrono::milliseconds audit_retention{365LL * 24 * 3'600'000};
   bool audit_query_text = false;  // record queries' SQL text instead of its SHA-256  // newest versions kept per dataset (older ones deleted)
   std::int64_t ingest_tenant_storage_quota = 100LL << 30;

@@ -57,6 +57,8 @@ const std::vector<std::string> kAllKeys = {
     "ingest.upload_expiry",
     "ingest.keep_versions",
     "ingest.preserve_row_order",
+    "quota.datasets",
+    "quota.requests_per_second",
     "audit.retention",
     "audit.query_text",
     "jobs.allow_test_kinds",

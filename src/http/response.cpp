@@ -41,6 +41,10 @@ Response Response::Problem(const Status& status, const Request& request) {
   r.status = http_status;
   r.content_type = "application/problem+json";
   r.body = boost::json::serialize(doc);
+  // Where waiting helps (a rate or concurrency limit), the status says how long.
+  if (auto retry = status.details().find("retry_after_seconds"); retry != status.details().end()) {
+    r.headers.emplace_back("Retry-After", retry->second);
+  }
   return r;
 }
 

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "policy/policy.h"
+#include "quota/quota.h"
 
 #include <algorithm>
 #include <set>
@@ -139,7 +140,8 @@ Result<Tenant> IdentityService::GetTenant(const Principal& actor, const std::str
 
 Result<Tenant> IdentityService::UpdateTenant(const Principal& actor, const std::string& id_or_slug,
                                              const std::optional<std::string>& name,
-                                             const std::optional<std::string>& status) {
+                                             const std::optional<std::string>& status,
+                                             const boost::json::object* quotas) {
   QUARRY_ASSIGN_OR_RETURN(Tenant tenant, GetTenant(actor, id_or_slug));
   if (name) {
     QUARRY_RETURN_IF_ERROR(ValidateDisplayName("name", *name));
@@ -150,8 +152,16 @@ Result<Tenant> IdentityService::UpdateTenant(const Principal& actor, const std::
     if (!parsed) return Invalid("status", "status must be 'active' or 'disabled'");
     tenant.status = *parsed;
   }
+  std::string quotas_json;
+  if (quotas) {
+    QUARRY_ASSIGN_OR_RETURN(quotas_json, quota::MergeOverrides(tenant.quotas_json, *quotas));
+  }
   tenant.updated_at = clock_.NowMillis();
   QUARRY_RETURN_IF_ERROR(store_.UpdateTenant(tenant));
+  if (quotas) {
+    QUARRY_RETURN_IF_ERROR(store_.SetTenantQuotas(tenant.id, quotas_json, tenant.updated_at));
+    tenant.quotas_json = quotas_json;
+  }
   return tenant;
 }
 

@@ -65,7 +65,8 @@ class IdentityService {
   Result<Tenant> GetTenant(const Principal& actor, const std::string& id_or_slug);
   Result<Tenant> UpdateTenant(const Principal& actor, const std::string& id_or_slug,
                               const std::optional<std::string>& name,
-                              const std::optional<std::string>& status);
+                              const std::optional<std::string>& status,
+                              const boost::json::object* quotas = nullptr);
 
   // --- users of `tenant_id` (the actor's own tenant; the operator may name any) ---
   Result<User> CreateUser(const Principal& actor, const std::string& tenant_id, const NewUser& request);

@@ -219,11 +219,17 @@ Result<engine::QueryResult> Attempt::Sql(const std::string& sql, bool with_progr
 
 Status Attempt::CheckQuota(std::int64_t adding) {
   QUARRY_ASSIGN_OR_RETURN(std::int64_t used, datasets_.TenantBytes(ctx_.job().tenant_id));
-  if (used + adding > options_.tenant_storage_quota_bytes) {
+  const std::int64_t limit =
+      request_.storage_quota_bytes > 0 ? request_.storage_quota_bytes : options_.tenant_storage_quota_bytes;
+  if (used + adding > limit) {
     return Status(ErrorCode::kInvalidArgument, "quota_exceeded",
-                  fmt::format("the dataset would take the tenant's storage to {} bytes, over its quota of {} bytes; "
-                              "delete datasets or old versions, or ask the operator for a larger quota",
-                              used + adding, options_.tenant_storage_quota_bytes));
+                  fmt::format("the dataset would take the tenant's storage to {} bytes, over its quota "
+                              "'storage_bytes' of {} bytes; delete datasets or old versions, or ask the operator for "
+                              "a larger quota",
+                              used + adding, limit))
+        .WithDetail("quota", "storage_bytes")
+        .WithDetail("used", std::to_string(used + adding))
+        .WithDetail("limit", std::to_string(limit));
   }
   return Status::Ok();
 }
@@ -391,7 +397,8 @@ Result<std::string> Attempt::Run() {
 // Version retention, after a publish. Best effort: the version is already published, so a failure
 // here only leaves files that the next prune or the start-up sweep removes.
 void Attempt::PruneOldVersions(const std::string& dataset_id) {
-  auto pruned = datasets_.PruneVersions(dataset_id, options_.keep_versions);
+  auto pruned = datasets_.PruneVersions(
+      dataset_id, request_.keep_versions > 0 ? static_cast<int>(request_.keep_versions) : options_.keep_versions);
   if (!pruned.ok()) {
     spdlog::warn("pruning old versions failed (retried after the next publish): {}", pruned.status().ToString());
     return;

@@ -105,6 +105,8 @@ std::string ToJson(const IngestRequest& r) {
   o["types"] = std::move(types);
   o["max_bad_rows"] = r.max_bad_rows;
   if (r.lines_checked_until > 0) o["lines_checked_until"] = r.lines_checked_until;
+  if (r.storage_quota_bytes > 0) o["storage_quota_bytes"] = r.storage_quota_bytes;
+  if (r.keep_versions > 0) o["keep_versions"] = r.keep_versions;
   return boost::json::serialize(o);
 }
 
@@ -140,8 +142,10 @@ Result<IngestRequest> IngestRequestFromJson(const std::string& json) {
     }
   }
   if (auto* m = o.if_contains("max_bad_rows"); m && m->is_int64()) r.max_bad_rows = m->as_int64();
-  if (auto* l = o.if_contains("lines_checked_until"); l && l->is_int64() && l->as_int64() > 0) {
-    r.lines_checked_until = l->as_int64();
+  for (auto [key, field] : {std::pair{"lines_checked_until", &r.lines_checked_until},
+                             std::pair{"storage_quota_bytes", &r.storage_quota_bytes},
+                             std::pair{"keep_versions", &r.keep_versions}}) {
+    if (auto* v = o.if_contains(key); v && v->is_int64() && v->as_int64() > 0) *field = v->as_int64();
   }
   QUARRY_RETURN_IF_ERROR(Validate(r));
   return r;

@@ -31,6 +31,9 @@ struct IngestRequest {
   // was measured within the line limit as the bytes arrived, so the job does not read them again
   // for that.
   long long lines_checked_until = 0;
+  // Set by the server from the tenant's quotas when the job is enqueued (0: the server's default).
+  long long storage_quota_bytes = 0;
+  long long keep_versions = 0;
 };
 
 const char* ModeName(Mode mode);

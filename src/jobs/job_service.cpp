@@ -1,5 +1,7 @@
 #include "jobs/job_service.h"
 
+#include "quota/quota.h"
+
 #include <algorithm>
 
 #include "auth/permissions.h"
@@ -22,6 +24,12 @@ Status JobService::RequireMember(const Principal& actor) const {
                             "Jobs belong to tenants; use a tenant member's key");
   }
   return Status::Ok();
+}
+
+Result<JobService::JobUsage> JobService::Usage(const Principal& actor) {
+  QUARRY_RETURN_IF_ERROR(RequireMember(actor));
+  QUARRY_ASSIGN_OR_RETURN(auto counts, store_.TenantJobCounts(actor.tenant.id));
+  return JobUsage{counts.first, counts.second, quota::Value(actor.tenant, "queued_jobs", options_.max_queued_per_tenant)};
 }
 
 Status JobService::SetTenantWeight(const Principal& actor, const std::string& tenant_id, int weight) {
@@ -75,7 +83,8 @@ Result<EnqueueResult> JobService::Enqueue(const Principal& actor, const Submissi
   const UnixMillis now = clock_.NowMillis();
   job.run_after = now;
   job.idempotency_key = key;
-  auto result = store_.Enqueue(job, options_.max_queued_per_tenant, options_.idempotency_window, now);
+  auto result = store_.Enqueue(job, quota::Value(actor.tenant, "queued_jobs", options_.max_queued_per_tenant),
+                               options_.idempotency_window, now);
   if (result.ok() && !result->existing && notify_) notify_();
   return result;
 }

@@ -64,6 +64,11 @@ class JobService {
   // The job's events after `after_seq` (see JobStore::ListEvents), with the same visibility as Get.
   Result<std::vector<JobEvent>> Events(const Principal& actor, const std::string& job_id, std::int64_t after_seq,
                                        int limit);
+  // The caller's tenant's queued and running jobs, and its quota 'queued_jobs'.
+  struct JobUsage {
+    std::int64_t queued = 0, running = 0, max_queued = 0;
+  };
+  Result<JobUsage> Usage(const Principal& actor);
   // The operator sets a tenant's weight in the fair claim (1-1000; see JobStore::SetTenantWeight).
   // The caller has checked that the tenant exists.
   Status SetTenantWeight(const Principal& actor, const std::string& tenant_id, int weight);

@@ -133,6 +133,8 @@ class DatasetStore {
   virtual Result<std::vector<std::string>> ListStoragePrefixes() = 0;
   // Sum of byte_size over the tenant's ready versions (its storage use, for quotas).
   virtual Result<std::int64_t> TenantBytes(const std::string& tenant_id) = 0;
+  // The tenant's visible datasets (for the 'datasets' quota).
+  virtual Result<std::int64_t> CountDatasets(const std::string& tenant_id) = 0;
 
   // Access policies. Insert: FailedPrecondition "too_many_policies" past kMaxPoliciesPerDataset;
   // NotFound "dataset_not_found" when the dataset is not the tenant's.

@@ -200,6 +200,8 @@ class JobStore {
   // from then on. NotFound "tenant_not_found" for an unknown tenant.
   virtual Status SetTenantWeight(const std::string& tenant_id, int weight) = 0;
   virtual Result<int> TenantWeight(const std::string& tenant_id) = 0;
+  // The tenant's queued and running jobs now (its counters).
+  virtual Result<std::pair<std::int64_t, std::int64_t>> TenantJobCounts(const std::string& tenant_id) = 0;
 };
 
 }  // namespace quarry

@@ -54,6 +54,9 @@ class MetaStore {
   virtual Result<Page<User>> ListUsers(const std::string& tenant_id, const PageRequest& page) = 0;
   // Updates role and status (and updated_at); bumps the identity epoch.
   virtual Status UpdateUser(const User& user) = 0;
+  // Replaces the tenant's quota overrides (a JSON object, validated by the caller) and bumps the
+  // identity epoch. NotFound "tenant_not_found".
+  virtual Status SetTenantQuotas(const std::string& tenant_id, const std::string& quotas_json, UnixMillis now) = 0;
   // Replaces the user's attributes (a JSON object, validated by the caller) and bumps the identity
   // epoch, so that the next request of the user already carries them. NotFound "user_not_found".
   virtual Status SetUserAttributes(const std::string& tenant_id, const std::string& user_id,

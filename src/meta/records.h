@@ -30,6 +30,8 @@ struct Tenant {
   TenantStatus status = TenantStatus::kActive;
   UnixMillis created_at = 0;
   UnixMillis updated_at = 0;
+  // The operator's overrides of the server's default quotas (quota/quota.h): a JSON object.
+  std::string quotas_json = "{}";
 };
 
 struct User {

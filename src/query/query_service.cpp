@@ -10,6 +10,7 @@
 #include "common/ids.h"
 #include "audit/audit_log.h"
 #include "policy/policy.h"
+#include "quota/quota.h"
 #include "query/connection_pool.h"
 
 #include <fmt/format.h>
@@ -58,15 +59,29 @@ Status UserFacing(const Status& error, const std::vector<std::string>& private_p
 
 }  // namespace
 
-Status QueryService::Admit(const std::string& tenant_id) {
+QueryService::QueryUsage QueryService::UsageOf(const Principal& actor) {
+  QueryUsage u;
+  u.max_concurrent = quota::Value(actor.tenant, "concurrent_queries", limits_.max_concurrent_per_tenant);
+  u.statement_timeout_ms = quota::Value(actor.tenant, "statement_timeout_ms", limits_.max_timeout.count());
+  u.result_rows = quota::Value(actor.tenant, "result_rows", limits_.max_rows);
+  std::lock_guard lock(mu_);
+  if (auto it = running_per_tenant_.find(actor.tenant.id); it != running_per_tenant_.end()) u.running = it->second;
+  return u;
+}
+
+Status QueryService::Admit(const Tenant& tenant) {
+  const std::string& tenant_id = tenant.id;
+  const std::int64_t limit = quota::Value(tenant, "concurrent_queries", limits_.max_concurrent_per_tenant);
   std::lock_guard lock(mu_);
   int& running = running_per_tenant_[tenant_id];
-  if (running >= limits_.max_concurrent_per_tenant) {
+  if (running >= limit) {
     return Status(ErrorCode::kResourceExhausted, "too_many_queries",
-                  "the tenant already runs " + std::to_string(running) + " queries, its limit; retry when one "
-                  "has finished",
+                  "the tenant already runs " + std::to_string(running) + " queries, its quota 'concurrent_queries' "
+                  "is " + std::to_string(limit) + "; retry when one has finished",
                   {{"retry_after_seconds", "1"},
-                   {"limit", std::to_string(limits_.max_concurrent_per_tenant)}});
+                   {"quota", "concurrent_queries"},
+                   {"used", std::to_string(running + 1)},
+                   {"limit", std::to_string(limit)}});
   }
   // Queries run on the server's blocking pool, which uploads and every other request share: the
   // total is bounded below its size, so queries can never starve them.
@@ -131,10 +146,12 @@ Result<QueryService::Checked> QueryService::Check(const Principal& actor, const 
   if (out.limit < 1 || out.limit > max_limit) {
     return InvalidArgument("invalid_limit", "limit must be between 1 and " + std::to_string(max_limit));
   }
-  const std::int64_t timeout_ms = request.timeout_ms.value_or(limits_.default_timeout.count());
-  if (timeout_ms < 1 || timeout_ms > limits_.max_timeout.count()) {
-    return InvalidArgument("invalid_timeout",
-                           "timeout_ms must be between 1 and " + std::to_string(limits_.max_timeout.count()));
+  // The tenant's quotas narrow (or widen) the server's limits.
+  const std::int64_t max_timeout = quota::Value(actor.tenant, "statement_timeout_ms", limits_.max_timeout.count());
+  const std::int64_t timeout_ms = request.timeout_ms.value_or(std::min(limits_.default_timeout.count(), max_timeout));
+  if (timeout_ms < 1 || timeout_ms > max_timeout) {
+    return InvalidArgument("invalid_timeout", "timeout_ms must be between 1 and " + std::to_string(max_timeout) +
+                                                  " (the tenant's quota 'statement_timeout_ms')");
   }
   out.timeout = std::chrono::milliseconds(timeout_ms);
   const std::string& tenant_id = actor.tenant.id;
@@ -193,7 +210,7 @@ Result<std::shared_ptr<AttachedQuery>> QueryService::Attach(const Principal& act
                                                                      const QueryRequest& request,
                                                                      const Checked& checked) {
   const std::string& tenant_id = actor.tenant.id;
-  QUARRY_RETURN_IF_ERROR(Admit(tenant_id));
+  QUARRY_RETURN_IF_ERROR(Admit(actor.tenant));
   auto attached = std::make_shared<Attached>();
   attached->service = this;
   attached->tenant_id = tenant_id;
@@ -257,7 +274,10 @@ Status QueryService::UserFacing(const Status& error, const Attached& attached, s
 }
 
 Result<QueryAnswer> QueryService::Run(const Principal& actor, const QueryRequest& request) {
-  QUARRY_ASSIGN_OR_RETURN(Checked checked, Check(actor, request, limits_.max_rows, limits_.default_rows));
+  // JSON answers: the tenant's quota 'result_rows' in place of the server's max_rows.
+  const std::int64_t max_rows = quota::Value(actor.tenant, "result_rows", limits_.max_rows);
+  QUARRY_ASSIGN_OR_RETURN(Checked checked,
+                          Check(actor, request, max_rows, std::min<std::int64_t>(limits_.default_rows, max_rows)));
   auto elapsed_ms = [&] {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - checked.started)
         .count();

@@ -187,6 +187,11 @@ class QueryService {
   Result<std::vector<RunningQuery>> ListRunning(const Principal& actor);
 
   const QueryLimits& limits() const { return limits_; }
+  // The caller's tenant's running queries and its query quotas.
+  struct QueryUsage {
+    std::int64_t running = 0, max_concurrent = 0, statement_timeout_ms = 0, result_rows = 0;
+  };
+  QueryUsage UsageOf(const Principal& actor);
   ResultCache::Stats cache_stats() const { return cache_.stats(); }
 
  private:
@@ -218,7 +223,7 @@ class QueryService {
     UnixMillis started_at = 0;
   };
   static bool Visible(const Principal& actor, const Running& running);
-  Status Admit(const std::string& tenant_id);
+  Status Admit(const Tenant& tenant);
   void Release(const std::string& tenant_id);
 
   DatasetStore& datasets_;

@@ -186,6 +186,8 @@ std::vector<Row> AuthzMatrix::Matrix() {
        {403, 404, 404, 404, 200, 200}},
       {"POST", "/v1/jobs/{id}/cancel", [this](Caller) { return Call{"/v1/jobs/" + NoopJob() + "/cancel"}; },
        {403, 404, 404, 404, 200, 200}},
+      // Usage against the quotas: any member, of their own tenant.
+      {"GET", "/v1/usage", fixed("/v1/usage"), {403, 200, 200, 200, 200, 200}},
       // The audit log: owners and admins, of their own tenant.
       {"GET", "/v1/audit", fixed("/v1/audit"), {403, 200, 403, 403, 200, 200}},
       // Resumable uploads: writers; an upload is its tenant's.

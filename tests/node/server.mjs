@@ -6,7 +6,8 @@ import path from 'node:path';
 
 export function startServer(binary, dataDir) {
   const child = spawn(binary, ['serve', '--data-dir', dataDir, '--listen', '127.0.0.1:0', '--demo',
-                               '--set', 'log.level=warn', '--set', 'log.access=false'], { stdio: ['ignore', 'pipe', 'inherit'] });
+                               '--set', 'log.level=warn', '--set', 'log.access=false',
+                               '--set', 'quota.requests_per_second=0'], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('the server did not start within 30 s')), 30_000);
     let out = '';

@@ -273,6 +273,14 @@ const Migration kV8 = {
     },
 };
 
+// Version 9: per-tenant quota overrides, on the tenant (so authentication carries them).
+const Migration kV9 = {
+    9,
+    {
+        "ALTER TABLE tenants ADD COLUMN quotas_json TEXT NOT NULL DEFAULT '{}'",
+    },
+};
+
 Status SchemaTooNew(int found) {
   return FailedPrecondition(
       "schema_too_new",
@@ -292,7 +300,7 @@ Result<bool> IsApplied(Connection& conn, int version) {
 }  // namespace
 
 const std::vector<Migration>& Migrations() {
-  static const std::vector<Migration> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8};
+  static const std::vector<Migration> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8, kV9};
   return kMigrations;
 }
 

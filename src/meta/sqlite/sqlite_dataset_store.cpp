@@ -338,6 +338,16 @@ class SqliteDatasetStore final : public DatasetStore {
     });
   }
 
+  Result<std::int64_t> CountDatasets(const std::string& tenant_id) override {
+    return Read<std::int64_t>([&](Connection& conn) -> Result<std::int64_t> {
+      QUARRY_ASSIGN_OR_RETURN(Statement stmt,
+                              conn.Prepare("SELECT count(*) FROM datasets WHERE tenant_id = ? AND current_version > 0"));
+      stmt.Bind(1, tenant_id);
+      QUARRY_ASSIGN_OR_RETURN(bool row, stmt.Step());
+      return row ? stmt.ColumnInt64(0) : 0;
+    });
+  }
+
   Status InsertPolicy(const DatasetPolicy& p) override {
     return Write([&](Connection& conn) -> Status {
       QUARRY_ASSIGN_OR_RETURN(Statement owner, conn.Prepare("SELECT 1 FROM datasets WHERE id = ? AND tenant_id = ?"));

@@ -323,6 +323,17 @@ Result<int> SqliteJobStore::TenantWeight(const std::string& tenant_id) {
   });
 }
 
+Result<std::pair<std::int64_t, std::int64_t>> SqliteJobStore::TenantJobCounts(const std::string& tenant_id) {
+  using Counts = std::pair<std::int64_t, std::int64_t>;
+  return Read<Counts>([&](Connection& conn) -> Result<Counts> {
+    QUARRY_ASSIGN_OR_RETURN(Statement stmt,
+                            conn.Prepare("SELECT queued, running FROM job_tenants WHERE tenant_id = ?"));
+    stmt.Bind(1, tenant_id);
+    QUARRY_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    return row ? Counts{stmt.ColumnInt64(0), stmt.ColumnInt64(1)} : Counts{0, 0};
+  });
+}
+
 // --- retention ---
 
 Result<int> SqliteJobStore::DeleteFinishedBefore(UnixMillis cutoff, int batch) {

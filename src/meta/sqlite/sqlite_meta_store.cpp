@@ -59,6 +59,7 @@ std::vector<std::string> SplitScopes(const std::string& joined) {
 // Column lists shared by the INSERTs and SELECTs below, in the order the Read* functions expect.
 // Macros so that they concatenate into the SQL literals.
 #define TENANT_COLUMNS "id, slug, name, status, created_at, updated_at"
+#define TENANT_READ_COLUMNS TENANT_COLUMNS ", quotas_json"
 #define USER_COLUMNS "id, tenant_id, email, role, status, created_at, updated_at"
 #define USER_READ_COLUMNS USER_COLUMNS ", attributes_json"
 #define API_KEY_COLUMNS                                                                       \
@@ -75,6 +76,7 @@ Result<Tenant> ReadTenant(const Statement& row) {
   t.status = *status;
   t.created_at = row.ColumnInt64(4);
   t.updated_at = row.ColumnInt64(5);
+  t.quotas_json = row.ColumnText(6);
   return t;
 }
 
@@ -197,7 +199,7 @@ class SqliteStoreBase : public MetaStore {
   Result<Tenant> GetTenant(const std::string& tenant_id) override {
     return Read<Tenant>([&](Connection& conn) -> Result<Tenant> {
       QUARRY_ASSIGN_OR_RETURN(
-          Statement stmt, conn.Prepare("SELECT " TENANT_COLUMNS " FROM tenants WHERE id = ?"));
+          Statement stmt, conn.Prepare("SELECT " TENANT_READ_COLUMNS " FROM tenants WHERE id = ?"));
       stmt.Bind(1, tenant_id);
       return FetchOne(stmt, &ReadTenant, TenantNotFound());
     });
@@ -206,7 +208,7 @@ class SqliteStoreBase : public MetaStore {
   Result<Tenant> GetTenantBySlug(const std::string& slug) override {
     return Read<Tenant>([&](Connection& conn) -> Result<Tenant> {
       QUARRY_ASSIGN_OR_RETURN(
-          Statement stmt, conn.Prepare("SELECT " TENANT_COLUMNS " FROM tenants WHERE slug = ?"));
+          Statement stmt, conn.Prepare("SELECT " TENANT_READ_COLUMNS " FROM tenants WHERE slug = ?"));
       stmt.Bind(1, slug);
       return FetchOne(stmt, &ReadTenant, TenantNotFound());
     });
@@ -215,7 +217,7 @@ class SqliteStoreBase : public MetaStore {
   Result<Page<Tenant>> ListTenants(const PageRequest& page) override {
     return Read<Page<Tenant>>([&](Connection& conn) -> Result<Page<Tenant>> {
       QUARRY_ASSIGN_OR_RETURN(Statement stmt,
-                              conn.Prepare("SELECT " TENANT_COLUMNS
+                              conn.Prepare("SELECT " TENANT_READ_COLUMNS
                                            " FROM tenants WHERE id > ? ORDER BY id LIMIT ?"));
       const int limit = ClampLimit(page.limit);
       stmt.Bind(1, page.after_id).Bind(2, limit + 1);
@@ -300,6 +302,17 @@ class SqliteStoreBase : public MetaStore {
       QUARRY_RETURN_IF_ERROR(stmt.Run());
       if (conn.Changes() == 0) return UserNotFound();
       return BumpIdentityEpoch(conn);
+    });
+  }
+
+  Status SetTenantQuotas(const std::string& tenant_id, const std::string& quotas_json, UnixMillis now) override {
+    return Write([&](Connection& conn) -> Status {
+      QUARRY_ASSIGN_OR_RETURN(Statement stmt,
+                              conn.Prepare("UPDATE tenants SET quotas_json = ?, updated_at = ? WHERE id = ?"));
+      stmt.Bind(1, quotas_json).Bind(2, now).Bind(3, tenant_id);
+      QUARRY_RETURN_IF_ERROR(stmt.Run());
+      if (conn.Changes() == 0) return TenantNotFound();
+      return BumpIdentityEpoch(conn);  // cached principals carry the tenant's quotas
     });
   }
 
@@ -504,6 +517,7 @@ class SqliteMetaStore final : public SqliteStoreBase {
 };
 
 #undef TENANT_COLUMNS
+#undef TENANT_READ_COLUMNS
 #undef USER_COLUMNS
 #undef USER_READ_COLUMNS
 #undef API_KEY_COLUMNS
