@@ -20,7 +20,8 @@ namespace quarry::query {
 
 struct PooledConnection {
   std::unique_ptr<engine::Connection> connection;
-  std::map<std::string, std::string> views;  // view name -> what it reads (dataset id/version)
+  std::map<std::string, std::string> views;      // view name -> its SELECT (version files, policies)
+  std::map<std::string, std::string> variables;  // connection variable -> the value bound to it now
 };
 
 class ConnectionPool {
@@ -28,7 +29,10 @@ class ConnectionPool {
   ConnectionPool(std::shared_ptr<engine::Database> database, std::size_t max_idle)
       : database_(std::move(database)), max_idle_(max_idle) {}
 
-  Result<std::unique_ptr<PooledConnection>> Take();
+  // An idle connection (the one that already holds the most of `views`, the view name -> SELECT
+  // the query needs: callers who see datasets differently keep their own connections warm), or
+  // a new one.
+  Result<std::unique_ptr<PooledConnection>> Take(const std::map<std::string, std::string>& views = {});
   // Keeps the connection for the next Take (dropped when max_idle are idle already).
   void Give(std::unique_ptr<PooledConnection> connection);
   engine::Database& database() { return *database_; }

@@ -28,5 +28,23 @@ TEST(ConnectionPoolTest, ReusesIdleConnectionsUpToItsLimit) {
   EXPECT_TRUE((*again)->connection->Execute("SELECT 1").ok());
 }
 
+TEST(ConnectionPoolTest, PrefersTheIdleConnectionThatAlreadyHoldsTheWantedViews) {
+  testing::TempDir dir{"pool"};
+  engine::EngineOptions options;
+  options.temp_directory = (dir.path() / "tmp").string();
+  ConnectionPool pool(std::shared_ptr<engine::Database>(std::move(engine::OpenDatabase(options)).value()), 4);
+  auto owner = std::move(pool.Take()).value();
+  auto analyst = std::move(pool.Take()).value();
+  owner->views["orders"] = "SELECT * FROM all";
+  analyst->views["orders"] = "SELECT * FROM all WHERE mine";
+  engine::Connection* analyst_connection = analyst->connection.get();
+  pool.Give(std::move(analyst));
+  pool.Give(std::move(owner));  // the most recently given back
+  auto taken = std::move(pool.Take({{"orders", "SELECT * FROM all WHERE mine"}})).value();
+  EXPECT_EQ(taken->connection.get(), analyst_connection);
+  auto other = std::move(pool.Take({{"orders", "SELECT * FROM something else"}})).value();
+  EXPECT_EQ(other->views.at("orders"), "SELECT * FROM all") << "no match: the most recent";
+}
+
 }  // namespace
 }  // namespace quarry::query

@@ -219,7 +219,9 @@ Result<std::shared_ptr<AttachedQuery>> QueryService::Attach(const Principal& act
 
   // Layer 2: the tenant's sandboxed engine; each dataset a temporary view on this connection.
   QUARRY_ASSIGN_OR_RETURN(attached->engine, engines_.Get(tenant_id));
-  QUARRY_ASSIGN_OR_RETURN(attached->pooled, attached->engine.connections->Take());
+  std::map<std::string, std::string> wanted;
+  for (const auto& [name, view] : checked.views) wanted.emplace(name, view.select_sql);
+  QUARRY_ASSIGN_OR_RETURN(attached->pooled, attached->engine.connections->Take(wanted));
   attached->connection = attached->pooled->connection.get();
   for (const std::string& name : checked.statement.datasets) {
     const DatasetVersion& version = checked.resolved.at(name);
@@ -238,7 +240,13 @@ Result<std::shared_ptr<AttachedQuery>> QueryService::Attach(const Principal& act
     }
     // The caller's attribute values, bound (never spliced into SQL); every variable a view reads
     // is set or reset here, so nothing of an earlier caller on this connection is left over.
+    // A variable already holding the caller's value (the same caller's previous query on this
+    // connection) is left as it is.
     for (const auto& [variable, value] : view.bindings) {
+      const std::string held = value ? "=" + *value : "<unset>";
+      auto& current = attached->pooled->variables[variable];
+      if (current == held) continue;
+      current.clear();  // unknown until the statement below succeeds
       engine::ExecuteOptions bind;
       std::string sql = "RESET VARIABLE " + variable;
       if (value) {
@@ -247,6 +255,7 @@ Result<std::shared_ptr<AttachedQuery>> QueryService::Attach(const Principal& act
       }
       auto bound = attached->connection->Execute(sql, bind);
       if (!bound.ok()) return UserFacing(bound.status(), *attached, checked.timeout);
+      current = held;
     }
     attached->datasets.push_back({name, version.version});
   }
