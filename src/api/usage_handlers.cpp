@@ -27,6 +27,7 @@ void RegisterUsageRoutes(http::Router& router, AppContext& app) {
                     {"concurrent_queries", entry(queries.max_concurrent, queries.running)},
                     {"statement_timeout_ms", entry(queries.statement_timeout_ms, std::nullopt)},
                     {"result_rows", entry(queries.result_rows, std::nullopt)},
+                    {"query_memory_bytes", entry(queries.query_memory_bytes, std::nullopt)},
                     {"requests_per_second", entry(rate, std::nullopt)}};
                 return JsonResponse(200, boost::json::object{{"tenant_id", p.tenant.id},
                                                              {"quotas", std::move(quotas)},

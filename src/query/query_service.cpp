@@ -64,6 +64,7 @@ QueryService::QueryUsage QueryService::UsageOf(const Principal& actor) {
   u.max_concurrent = quota::Value(actor.tenant, "concurrent_queries", limits_.max_concurrent_per_tenant);
   u.statement_timeout_ms = quota::Value(actor.tenant, "statement_timeout_ms", limits_.max_timeout.count());
   u.result_rows = quota::Value(actor.tenant, "result_rows", limits_.max_rows);
+  u.query_memory_bytes = quota::Value(actor.tenant, "query_memory_bytes", engines_.limits().memory_limit_bytes);
   std::lock_guard lock(mu_);
   if (auto it = running_per_tenant_.find(actor.tenant.id); it != running_per_tenant_.end()) u.running = it->second;
   return u;
@@ -218,7 +219,9 @@ Result<std::shared_ptr<AttachedQuery>> QueryService::Attach(const Principal& act
   attached->query_id = NewId("qry", clock_.NowMillis());
 
   // Layer 2: the tenant's sandboxed engine; each dataset a temporary view on this connection.
-  QUARRY_ASSIGN_OR_RETURN(attached->engine, engines_.Get(tenant_id));
+  QUARRY_ASSIGN_OR_RETURN(attached->engine,
+                          engines_.Get(tenant_id, quota::Value(actor.tenant, "query_memory_bytes",
+                                                               engines_.limits().memory_limit_bytes)));
   std::map<std::string, std::string> wanted;
   for (const auto& [name, view] : checked.views) wanted.emplace(name, view.select_sql);
   QUARRY_ASSIGN_OR_RETURN(attached->pooled, attached->engine.connections->Take(wanted));

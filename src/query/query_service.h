@@ -189,7 +189,7 @@ class QueryService {
   const QueryLimits& limits() const { return limits_; }
   // The caller's tenant's running queries and its query quotas.
   struct QueryUsage {
-    std::int64_t running = 0, max_concurrent = 0, statement_timeout_ms = 0, result_rows = 0;
+    std::int64_t running = 0, max_concurrent = 0, statement_timeout_ms = 0, result_rows = 0, query_memory_bytes = 0;
   };
   QueryUsage UsageOf(const Principal& actor);
   ResultCache::Stats cache_stats() const { return cache_.stats(); }

@@ -6,21 +6,25 @@ namespace quarry::query {
 
 std::string TenantStoragePrefix(const std::string& tenant_id) { return "tenants/" + tenant_id + "/"; }
 
-Result<TenantEngines::Lease> TenantEngines::Get(const std::string& tenant_id) {
+Result<TenantEngines::Lease> TenantEngines::Get(const std::string& tenant_id, std::int64_t memory_limit_bytes) {
   const UnixMillis now = clock_.NowMillis();
+  const std::int64_t memory = memory_limit_bytes > 0 ? memory_limit_bytes : limits_.memory_limit_bytes;
   {
     std::lock_guard lock(mu_);
     EvictLocked(now);
     if (auto it = entries_.find(tenant_id); it != entries_.end()) {
-      it->second.last_used = now;
-      return it->second.lease;
+      if (it->second.memory_limit_bytes == memory) {
+        it->second.last_used = now;
+        return it->second.lease;
+      }
+      entries_.erase(it);  // the tenant's memory quota changed
     }
   }
   // Opened outside the lock: it takes a few milliseconds, and other tenants must not wait.
   QUARRY_ASSIGN_OR_RETURN(std::string storage, objects_.ReadPrefixLocation(TenantStoragePrefix(tenant_id)));
   engine::EngineOptions options;
   options.threads = limits_.threads;
-  options.memory_limit_bytes = limits_.memory_limit_bytes;
+  options.memory_limit_bytes = memory;
   options.max_temp_directory_bytes = limits_.max_temp_bytes;
   options.temp_directory = limits_.temp_root + "/" + tenant_id;
   options.sandboxed = true;
@@ -32,11 +36,12 @@ Result<TenantEngines::Lease> TenantEngines::Get(const std::string& tenant_id) {
               {storage, options.temp_directory}};
 
   std::lock_guard lock(mu_);
-  auto [it, inserted] = entries_.try_emplace(tenant_id, Entry{lease, now});
-  if (!inserted) {  // another request opened it meanwhile: use that one, drop ours
+  auto [it, inserted] = entries_.try_emplace(tenant_id, Entry{lease, now, memory});
+  if (!inserted && it->second.memory_limit_bytes == memory) {  // another request opened it meanwhile
     it->second.last_used = now;
     return it->second.lease;
   }
+  if (!inserted) it->second = Entry{lease, now, memory};
   EvictLocked(now);
   return lease;
 }

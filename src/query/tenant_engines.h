@@ -50,7 +50,9 @@ class TenantEngines {
     std::shared_ptr<ConnectionPool> connections;  // of `database`
     std::vector<std::string> private_paths;
   };
-  Result<Lease> Get(const std::string& tenant_id);
+  // `memory_limit_bytes` (0: the configured limit) is the tenant's quota; an open engine with
+  // another limit is replaced (queries holding the old one finish on it).
+  Result<Lease> Get(const std::string& tenant_id, std::int64_t memory_limit_bytes = 0);
   std::size_t open_instances() const;
   const EngineLimits& limits() const { return limits_; }
 
@@ -58,6 +60,7 @@ class TenantEngines {
   struct Entry {
     Lease lease;
     UnixMillis last_used = 0;
+    std::int64_t memory_limit_bytes = 0;
   };
   void EvictLocked(UnixMillis now);
 

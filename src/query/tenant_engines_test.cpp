@@ -94,5 +94,21 @@ TEST_F(TenantEnginesTest, TheCacheIsBoundedAndIdleEnginesClose) {
   EXPECT_EQ(engines.open_instances(), 1u) << "engines idle past the timeout were closed";
 }
 
+TEST_F(TenantEnginesTest, AChangedMemoryQuotaReplacesTheEngine) {
+  TenantEngines engines = Make(/*max_instances=*/4);
+  auto a = engines.Get("ten_a");
+  ASSERT_TRUE(a.ok());
+  auto conn = std::move(a->database->Connect()).value();
+  EXPECT_EQ(conn->Execute("SELECT current_setting('memory_limit')")->rows[0][0], "128.0 MiB") << "configured";
+  EXPECT_EQ(engines.Get("ten_a", 128LL << 20)->database, a->database) << "the same limit: the same engine";
+  auto smaller = engines.Get("ten_a", 64LL << 20);
+  ASSERT_TRUE(smaller.ok());
+  EXPECT_NE(smaller->database, a->database);
+  auto small_conn = std::move(smaller->database->Connect()).value();
+  EXPECT_EQ(small_conn->Execute("SELECT current_setting('memory_limit')")->rows[0][0], "64.0 MiB");
+  EXPECT_TRUE(conn->Execute("SELECT 1").ok()) << "a query holding the old engine finishes on it";
+  EXPECT_EQ(engines.open_instances(), 1u);
+}
+
 }  // namespace
 }  // namespace quarry::query

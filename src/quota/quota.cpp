@@ -16,6 +16,7 @@ const std::vector<QuotaSpec>& Specs() {
       {"concurrent_queries", 1, 10'000, "queries running at once"},
       {"statement_timeout_ms", 1, 24LL * 3'600'000, "milliseconds a statement may run"},
       {"result_rows", 1, 100'000'000, "rows of one answer"},
+      {"query_memory_bytes", 64LL << 20, 1LL << 40, "memory of the tenant's query engine"},
       {"requests_per_second", 0, 1'000'000, "requests per second per API key (0: no limit)"},
   };
   return specs;

@@ -82,7 +82,8 @@ TEST_F(QuotasApi, TheOperatorOverridesDefaultsPerTenantAndUsageShowsThem) {
   EXPECT_EQ(usage.at("quotas").at("datasets").at("limit"), 10'000) << "the server's default";
   EXPECT_EQ(usage.at("quotas").at("datasets").at("used"), 0);
   for (const char* name : {"storage_bytes", "datasets", "versions_kept", "upload_bytes", "queued_jobs",
-                           "concurrent_queries", "statement_timeout_ms", "result_rows", "requests_per_second"}) {
+                           "concurrent_queries", "statement_timeout_ms", "result_rows", "query_memory_bytes",
+                           "requests_per_second"}) {
     EXPECT_TRUE(usage.at("quotas").as_object().contains(name)) << name;
   }
   auto set = Quotas(R"({"datasets": 3, "result_rows": 50})");
@@ -146,6 +147,18 @@ TEST_F(QuotasApi, QueryQuotasNarrowTimeoutsRowsAndConcurrency) {
   EXPECT_EQ(refused.headers["retry-after"], "1");
   EXPECT_EQ(slow.status, 429) << "the slow one ran into its 2 s quota: " << slow.body.substr(0, 200);
   EXPECT_EQ(Usage().at("quotas").at("concurrent_queries").at("used"), 0);
+}
+
+TEST_F(QuotasApi, TheQueryMemoryQuotaBoundsTheTenantsEngine) {
+  const std::string hungry = R"j({"sql":"SELECT max(len(l)) FROM (SELECT list(range) AS l FROM range(40000000))"})j";
+  EXPECT_EQ(server_->Request("POST", "/v1/query", owner_, hungry).status, 200) << "1 GiB by default";
+  SetQuotas(R"({"query_memory_bytes": 67108864})");
+  // (Another statement than the first: an answer in the result cache needs no memory.)
+  auto refused = server_->Request("POST", "/v1/query", owner_,
+                                  R"j({"sql":"SELECT max(len(l)) FROM (SELECT list(range) AS l FROM range(40000001))"})j");
+  EXPECT_EQ(refused.status, 429) << refused.body.substr(0, 300);
+  EXPECT_EQ(Str(Json(refused).at("code")), "query_memory_exceeded");
+  EXPECT_EQ(server_->Request("POST", "/v1/query", owner_, R"({"sql":"SELECT 1"})").status, 200);
 }
 
 TEST_F(QuotasApi, QueuedJobsAndRequestsPerSecondAnswer429) {
