@@ -44,8 +44,16 @@ int RunWorker(const ConfigFlags& flags) {
   auto objects = OpenLocalObjectStore(paths.storage());
   if (!objects.ok()) return fail(objects.status());
 
+  // Published versions go to the same audit log as the server's events.
+  auto audit_store = OpenAuditStore(config, paths);
+  if (!audit_store.ok()) return fail(audit_store.status());
+  audit::AuditLog audit_log(**audit_store, SystemClock::Instance(),
+                            audit::AuditOptions{std::chrono::milliseconds(100), 10'000, config.audit_retention,
+                                                config.audit_query_text});
+  audit_log.Start();
+
   jobs::HandlerRegistry registry;
-  RegisterHandlers(registry, config, paths, **datasets, **objects, SystemClock::Instance());
+  RegisterHandlers(registry, config, paths, **datasets, **objects, SystemClock::Instance(), &audit_log);
   // A worker process has no stable identity across runs: its pid makes its leases its own.
   jobs::WorkerPool pool(**job_store, registry, SystemClock::Instance(),
                         WorkerOptionsFrom(config, paths, "worker@" + HostName() + ":" + std::to_string(::getpid()) + "/"));
