@@ -155,7 +155,7 @@ void RegisterDatasetRoutes(http::Router& router, AppContext& app) {
                 if (Status st = fields.RejectUnknownFields(); !st.ok()) return Problem(req, st);
                 if (!*version) return Problem(req, InvalidArgument("missing_field", "field 'version' is required"));
                 return Render(req, app.datasets.Rollback(p, req.path_params["name"], static_cast<int>(**version)), 200,
-                              [](const Dataset& d) { return DatasetJson(d); });
+                              [](const catalog::DatasetSummary& d) { return DatasetJson(d.dataset, d.rows_restricted); });
               })});
 
   // Access policies (docs/security.md, "Row and column policies").

@@ -43,14 +43,19 @@ void AuditLog::Record(const std::string& tenant_id, const Principal* actor, std:
     std::lock_guard lock(mu_);
     buffer_.push_back(std::move(e));
     full = buffer_.size() >= options_.max_buffer;
+    if (buffer_.size() > 2 * options_.max_buffer) {
+      buffer_.erase(buffer_.begin());
+      ++dropped_;
+    }
   }
-  if (full) (void)Flush();  // back-pressure: the recording caller writes
+  if (full && !store_failing_) (void)Flush();  // back-pressure: the recording caller writes
 }
 
 Status AuditLog::Write(std::vector<AuditEvent> batch) {
   if (batch.empty()) return Status::Ok();
   std::lock_guard write_lock(write_mu_);
   Status st = store_.Append(batch);
+  store_failing_ = !st.ok();
   if (st.ok()) return st;
   std::lock_guard lock(mu_);
   batch.insert(batch.end(), std::make_move_iterator(buffer_.begin()), std::make_move_iterator(buffer_.end()));

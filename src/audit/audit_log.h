@@ -9,9 +9,9 @@
 //     writes in batches (one transaction each) every flush_interval. A full buffer is written by
 //     the caller itself (back-pressure, never a dropped event). A crash loses at most the events
 //     of the last interval; a clean stop writes everything (the destructor flushes).
-//   - A failed write is retried with the next batch; the buffer stays bounded by dropping the
-//     oldest unwritten events only if the store has been failing past max_buffer (counted in
-//     dropped(), logged).
+//   - A failed write is retried with the next batch; while the store fails, recorders do not
+//     write themselves (no request waits on a failing store) and the buffer stays bounded by
+//     dropping the oldest unwritten events past twice max_buffer (counted in dropped(), logged).
 // Thread-safety: all methods may be called concurrently.
 #pragma once
 
@@ -76,6 +76,7 @@ class AuditLog {
   bool stopping_ = false;
   std::mutex write_mu_;  // one writer at a time keeps ids in recording order
   std::atomic<std::uint64_t> dropped_{0};
+  std::atomic<bool> store_failing_{false};  // the last write failed: recorders do not write themselves
   std::thread writer_;
 };
 

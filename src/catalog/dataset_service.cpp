@@ -169,10 +169,12 @@ Status DatasetService::DeletePolicy(const Principal& actor, const std::string& n
   return Status::Ok();
 }
 
-Result<Dataset> DatasetService::Rollback(const Principal& actor, const std::string& name, int version) {
+Result<DatasetSummary> DatasetService::Rollback(const Principal& actor, const std::string& name, int version) {
   QUARRY_RETURN_IF_ERROR(RequireMember(actor));
   QUARRY_RETURN_IF_ERROR(RequireScope(actor, kScopeWrite));
-  return datasets_.Rollback(actor.tenant.id, name, version, clock_.NowMillis());
+  QUARRY_ASSIGN_OR_RETURN(Dataset dataset, datasets_.Rollback(actor.tenant.id, name, version, clock_.NowMillis()));
+  QUARRY_ASSIGN_OR_RETURN(DatasetDetail seen, Get(actor, name));
+  return DatasetSummary{std::move(dataset), seen.rows_restricted};
 }
 
 Status DatasetService::Delete(const Principal& actor, const std::string& name) {

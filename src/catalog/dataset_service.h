@@ -74,7 +74,8 @@ class DatasetService {
   Result<DatasetDetail> Get(const Principal& actor, const std::string& name);
   // Ready versions newest first, each as the caller sees it (`current` unset).
   Result<DatasetDetail> Versions(const Principal& actor, const std::string& name);
-  Result<Dataset> Rollback(const Principal& actor, const std::string& name, int version);
+  // The dataset after the rollback, as the caller sees it.
+  Result<DatasetSummary> Rollback(const Principal& actor, const std::string& name, int version);
   // Removes the dataset from the registry, then its files.
   Status Delete(const Principal& actor, const std::string& name);
 

@@ -201,8 +201,13 @@ std::string ConditionSql(const Condition& c, const std::string& type) {
   const std::string variable = QuoteLiteral(kVariablePrefix + c.attribute);
   const std::string column = QuoteIdentifier(c.column);
   if (c.op == "in" || c.op == "not in") {
-    const std::string contains = "list_contains(TRY_CAST(getvariable(" + variable + ") AS " + type + "[]), " + column + ")";
-    return c.op == "in" ? contains : "NOT " + contains;
+    const std::string values = "TRY_CAST(getvariable(" + variable + ") AS " + type + "[])";
+    const std::string contains = "list_contains(" + values + ", " + column + ")";
+    if (c.op == "in") return contains;
+    // A value that does not convert is NULL in the cast list: NOT IN would then let rows through
+    // that the caller's real values exclude. Every value must convert, or nothing matches.
+    return "(NOT " + contains + " AND len(list_filter(" + values + ", x -> x IS NOT NULL)) = len(getvariable(" +
+           variable + ")))";
   }
   return column + " " + c.op + " (CASE WHEN len(getvariable(" + variable + ")) = 1 THEN TRY_CAST(getvariable(" +
          variable + ")[1] AS " + type + ") END)";

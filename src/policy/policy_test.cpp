@@ -151,6 +151,12 @@ TEST_F(PolicyEngineTest, RowsFollowTheCallersAttributes) {
       << "= with several values matches nothing (use IN)";
   EXPECT_EQ(As({orgs}, R"({"org_ids": [10, 30]})", "SELECT string_agg(id::VARCHAR, ',' ORDER BY id) FROM d")[0][0], "1,3");
   EXPECT_EQ(As({orgs}, R"({"org_ids": ["x"]})", "SELECT count(*) FROM d")[0][0], "0") << "values that do not cast";
+  const auto not_in = *Parse(R"({"kind": "row", "predicate": "org_id NOT IN {{user.org_ids}}"})");
+  EXPECT_EQ(As({not_in}, R"({"org_ids": [10]})", "SELECT count(*) FROM d")[0][0], "2");
+  EXPECT_EQ(As({not_in}, R"({"org_ids": ["x"]})", "SELECT count(*) FROM d")[0][0], "0")
+      << "a value that does not convert must not widen NOT IN (found in review)";
+  EXPECT_EQ(As({not_in}, R"({"org_ids": [10, "x"]})", "SELECT count(*) FROM d")[0][0], "0");
+  EXPECT_EQ(As({not_in}, R"({})", "SELECT count(*) FROM d")[0][0], "0");
   // Several policies: a row visible under any.
   EXPECT_EQ(As({region, orgs}, R"({"region": "south", "org_ids": [10]})", "SELECT count(*) FROM d")[0][0], "2");
   const auto required = *Parse(R"({"kind": "row_required"})");

@@ -124,6 +124,8 @@ struct AttachedQuery {
   std::shared_ptr<std::atomic<bool>> canceled = std::make_shared<std::atomic<bool>>(false);
   std::vector<DatasetRead> datasets;
   bool admitted = false;
+  bool under_policy = false;             // a view it reads restricts rows or masks columns
+  std::int64_t memory_limit_bytes = 0;   // of the tenant's engine (its quota)
 
   ~AttachedQuery() {
     if (!service) return;
@@ -219,13 +221,28 @@ Result<std::shared_ptr<AttachedQuery>> QueryService::Attach(const Principal& act
   attached->query_id = NewId("qry", clock_.NowMillis());
 
   // Layer 2: the tenant's sandboxed engine; each dataset a temporary view on this connection.
-  QUARRY_ASSIGN_OR_RETURN(attached->engine,
-                          engines_.Get(tenant_id, quota::Value(actor.tenant, "query_memory_bytes",
-                                                               engines_.limits().memory_limit_bytes)));
+  attached->memory_limit_bytes = quota::Value(actor.tenant, "query_memory_bytes", engines_.limits().memory_limit_bytes);
+  for (const auto& [name, view] : checked.views) {
+    attached->under_policy = attached->under_policy || view.rows_restricted || !view.hidden_columns.empty() ||
+                             !view.masked_columns.empty();
+  }
+  QUARRY_ASSIGN_OR_RETURN(attached->engine, engines_.Get(tenant_id, attached->memory_limit_bytes));
   std::map<std::string, std::string> wanted;
   for (const auto& [name, view] : checked.views) wanted.emplace(name, view.select_sql);
   QUARRY_ASSIGN_OR_RETURN(attached->pooled, attached->engine.connections->Take(wanted));
   attached->connection = attached->pooled->connection.get();
+  // Views this statement does not read go: a name the guard did not resolve as a dataset for this
+  // caller (a CTE's own name inside its body, a deleted dataset) must never reach a view made for
+  // an earlier query, which may show another caller's rows.
+  for (auto held = attached->pooled->views.begin(); held != attached->pooled->views.end();) {
+    if (checked.views.count(held->first)) {
+      ++held;
+      continue;
+    }
+    auto dropped = attached->connection->Execute("DROP VIEW IF EXISTS " + engine::QuoteIdentifier(held->first));
+    if (!dropped.ok()) return UserFacing(dropped.status(), *attached, checked.timeout);
+    held = attached->pooled->views.erase(held);
+  }
   for (const std::string& name : checked.statement.datasets) {
     const DatasetVersion& version = checked.resolved.at(name);
     // A pooled connection may hold this view already; it is (re)made unless it reads exactly
@@ -282,7 +299,20 @@ engine::ExecuteOptions QueryService::OptionsFor(const Checked& checked, const At
 }
 
 Status QueryService::UserFacing(const Status& error, const Attached& attached, std::chrono::milliseconds timeout) const {
-  return query::UserFacing(error, attached.engine.private_paths, limits_, engines_.limits().memory_limit_bytes, timeout);
+  Status shown = query::UserFacing(error, attached.engine.private_paths, limits_, attached.memory_limit_bytes, timeout);
+  // The engine may evaluate a caller's expression on rows a row policy excludes before the
+  // policy's filter (it reorders filters by cost): its messages ("Could not convert string
+  // 'x'...") could then quote those rows. Under a policy, failures keep their type only.
+  if (attached.under_policy && shown.code() == "query_failed") {
+    auto type = shown.details().find("error_type");
+    const std::string error_type = type == shown.details().end() ? "" : type->second;
+    return Status(shown.category(), "query_failed",
+                  "the query failed (" + (error_type.empty() ? std::string("error") : error_type) +
+                      "); the engine's message is withheld because a row or column policy applies to a "
+                      "dataset it reads",
+                  {{"error_type", error_type}});
+  }
+  return shown;
 }
 
 Result<QueryAnswer> QueryService::Run(const Principal& actor, const QueryRequest& request) {

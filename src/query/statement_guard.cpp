@@ -23,10 +23,13 @@ constexpr std::array<std::string_view, 3> kAllowedTableFunctions = {"range", "ge
 // Scalar functions that reveal the environment or the engine's internals. Function families by
 // prefix cover DuckDB's catalog and pg_catalog compatibility macros (which may read catalog
 // tables, such as a view's definition, which names the files behind it).
-constexpr std::array<std::string_view, 14> kDeniedFunctions = {
+constexpr std::array<std::string_view, 15> kDeniedFunctions = {
     "getenv",          "current_setting", "which_secret",      "enable_logging",    "disable_logging",
     "truncate_duckdb_logs", "current_schemas", "col_description", "obj_description", "shobj_description",
-    "format_pg_type",  "format_type",     "current_query",     "getvariable"};
+    "format_pg_type",  "format_type",     "current_query",     "getvariable",
+    // error() raises a message of the caller's choosing from inside a scan, where a row policy's
+    // filter may not have been applied yet.
+    "error"};
 // Functions whose value changes from run to run: statements calling them are not cached.
 constexpr std::array<std::string_view, 22> kVolatileFunctions = {
     "random", "setseed", "uuid", "gen_random_uuid", "uuidv4", "uuidv7", "now", "current_timestamp",
@@ -200,6 +203,13 @@ class TreeChecker {
       const std::string_view name = StringField(entry.get_object(), "key");
       if (!IsPlainName(name)) {
         return NotAllowed("CTE name", "a CTE name must be letters, digits and '_'");
+      }
+      // Inside its own (non-recursive) body, a CTE's name means the catalog's relation, not the
+      // CTE: a CTE named like a dataset could read that dataset's view without it being resolved
+      // for this caller. Refused, whatever the body.
+      if (is_dataset_(Lower(name))) {
+        return NotAllowed("CTE name", "the CTE name '" + std::string(name) +
+                                          "' is also a dataset's name; give the CTE another name");
       }
       scope_.push_back(Lower(name));
       ++*pushed;

@@ -26,7 +26,9 @@ Result<TenantEngines::Lease> TenantEngines::Get(const std::string& tenant_id, st
   options.threads = limits_.threads;
   options.memory_limit_bytes = memory;
   options.max_temp_directory_bytes = limits_.max_temp_bytes;
-  options.temp_directory = limits_.temp_root + "/" + tenant_id;
+  // Each instance its own: a replaced engine (quota change) finishing its queries must not share
+  // (nor, closing, delete) the spill files and exports of its successor.
+  options.temp_directory = limits_.temp_root + "/" + tenant_id + "/" + std::to_string(next_instance_++);
   options.sandboxed = true;
   options.parquet_metadata_cache = true;  // dataset versions are immutable
   options.allowed_directories = {storage};

@@ -11,6 +11,8 @@
 // Thread-safety: all methods may be called concurrently.
 #pragma once
 
+#include <atomic>
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -57,6 +59,7 @@ class TenantEngines {
   const EngineLimits& limits() const { return limits_; }
 
  private:
+  std::atomic<std::uint64_t> next_instance_{0};
   struct Entry {
     Lease lease;
     UnixMillis last_used = 0;

@@ -75,7 +75,15 @@ Status RateLimiter::Admit(const std::string& key_id, std::int64_t per_second) {
   std::lock_guard lock(mu_);
   auto it = buckets_.find(key_id);
   if (it == buckets_.end()) {
-    if (buckets_.size() >= max_keys_) buckets_.clear();  // bounded; a cleared bucket starts full
+    if (buckets_.size() >= max_keys_) {
+      // Buckets idle long enough to be full again are the same as no bucket; only if every key
+      // is active does the map start over (each bucket full again).
+      for (auto b = buckets_.begin(); b != buckets_.end();) {
+        const bool refilled = (now - b->second.refilled_at) * per_second >= static_cast<std::int64_t>(capacity) * 1000;
+        b = refilled ? buckets_.erase(b) : std::next(b);
+      }
+      if (buckets_.size() >= max_keys_) buckets_.clear();
+    }
     it = buckets_.emplace(key_id, Bucket{capacity, now}).first;
   }
   Bucket& b = it->second;

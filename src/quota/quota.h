@@ -45,7 +45,8 @@ std::int64_t Value(const Tenant& tenant, std::string_view name, std::int64_t fal
 Status Exceeded(std::string_view name, std::int64_t used, std::int64_t limit, std::int64_t retry_after_ms = 0);
 
 // Requests per second per API key: a token bucket per key (capacity 2 x the rate, at least 10),
-// refilled continuously. Bounded: at most `max_keys` buckets (the least recently used go).
+// refilled continuously. Bounded: at most `max_keys` buckets (when full, buckets idle long enough
+// to have refilled go; if none has, all start over full).
 class RateLimiter {
  public:
   RateLimiter(const Clock& clock, std::size_t max_keys = 100'000) : clock_(clock), max_keys_(max_keys) {}
