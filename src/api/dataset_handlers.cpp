@@ -107,19 +107,17 @@ void RegisterDatasetRoutes(http::Router& router, AppContext& app) {
                        if (enqueued->existing) response.headers.emplace_back("Idempotent-Replayed", "true");
                        return response;
                      })};
-  upload.upload = [&app](http::Request& req) -> Result<http::UploadTarget> {
-    auto principal = app.authenticator.Authenticate(req.headers.Get("Authorization"));
-    if (!principal.ok()) return principal.status();
+  upload.upload = AuthedUpload(app, [&app](http::Request& req, const Principal& p) -> Result<http::UploadTarget> {
     auto request = UploadRequest(req);
     if (!request.ok()) return request.status();
     // A browser form (multipart/form-data) is decoded while it streams: only its file is stored.
     QUARRY_ASSIGN_OR_RETURN(std::string boundary, http::MultipartBoundary(req.headers.Get("Content-Type")));
-    QUARRY_RETURN_IF_ERROR(app.datasets.CheckUpload(**principal, request->dataset, request->mode));
+    QUARRY_RETURN_IF_ERROR(app.datasets.CheckUpload(p, request->dataset, request->mode));
     http::UploadTarget target{app.uploads_dir + "/" + RandomAlphanumeric(20) + ".part",
-                              static_cast<std::uint64_t>(app.datasets.MaxUploadBytes(**principal))};
+                              static_cast<std::uint64_t>(app.datasets.MaxUploadBytes(p))};
     target.multipart_boundary = std::move(boundary);
     return target;
-  };
+  });
   router.Add(std::move(upload));
 
   router.Add({"GET", "/v1/datasets", Authed(app, [&app](http::Request& req, const Principal& p) {

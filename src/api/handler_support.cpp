@@ -7,16 +7,15 @@
 namespace quarry::api {
 namespace {
 
-// The route pattern of `request`: its path with each parameter's value put back as {name}.
-std::string PatternOf(const http::Request& request) {
-  std::string pattern = request.path;
-  for (const auto& [name, value] : request.path_params) {
-    if (value.empty()) continue;
-    if (auto at = pattern.rfind("/" + value); at != std::string::npos) {
-      pattern.replace(at + 1, value.size(), "{" + name + "}");
-    }
-  }
-  return pattern;
+// What an event acted on: the value of the route's last parameter ("/v1/datasets/{name}/
+// policies/{id}": the policy id), or the route itself when it has none.
+std::string TargetOf(const http::Request& request) {
+  const std::string& pattern = request.route_pattern;
+  const auto open = pattern.rfind('{');
+  const auto close = pattern.find('}', open == std::string::npos ? 0 : open);
+  if (open == std::string::npos || close == std::string::npos) return pattern;
+  auto value = request.path_params.find(pattern.substr(open + 1, close - open - 1));
+  return value == request.path_params.end() ? pattern : value->second;
 }
 
 // The changes the audit log names; `request` marks those whose JSON body is recorded (none
@@ -60,7 +59,7 @@ boost::json::value ParsedObject(const std::string& text, std::size_t max_bytes) 
 void RecordAudit(AppContext& app, const http::Request& request, const Principal& p, const http::Response& response) {
   const std::string& method = request.method;
   const bool change = method != "GET" && method != "HEAD" && method != "OPTIONS";
-  const std::string pattern = PatternOf(request);
+  const std::string& pattern = request.route_pattern;
   const std::string route = method + " " + pattern;
   if (route == "POST /v1/query" || route == "PATCH /v1/uploads/{id}") {
     if (response.status != 403) return;  // recorded by the handler / not an event
@@ -83,7 +82,7 @@ void RecordAudit(AppContext& app, const http::Request& request, const Principal&
   } else {
     auto known = Kinds().find(route);
     kind = known != Kinds().end() ? known->second.kind : route;
-    if (known != Kinds().end() && known->second.request) details["request"] = ParsedObject(request.body, 4096);
+    if (known != Kinds().end() && known->second.request) details["request"] = ParsedObject(request.body, 64 * 1024);
     if (answer_object) {
       if (const auto* id = answer_object->if_contains("id"); id && id->is_string()) details["id"] = *id;
     }
@@ -97,11 +96,27 @@ void RecordAudit(AppContext& app, const http::Request& request, const Principal&
     if (!id || !id->is_string() || pattern.rfind("/v1/admin/tenants", 0) != 0) return;  // nothing of a tenant
     tenant_id = std::string(id->as_string());
   }
-  const auto target = request.path_params.empty() ? pattern : request.path_params.rbegin()->second;
+  const std::string target = TargetOf(request);
   app.audit.Record(tenant_id, &p, std::move(kind), target, std::move(outcome), std::move(details));
 }
 
 }  // namespace
+
+http::UploadPreparer AuthedUpload(AppContext& app, AuthedPreparer preparer) {
+  return [&app, preparer = std::move(preparer)](http::Request& request) -> Result<http::UploadTarget> {
+    QUARRY_ASSIGN_OR_RETURN(auto principal, app.authenticator.Authenticate(request.headers.Get("Authorization")));
+    const Principal& p = *principal;
+    if (!p.is_operator) {
+      const std::int64_t rate = quota::Value(p.tenant, "requests_per_second", app.config.quota_requests_per_second);
+      QUARRY_RETURN_IF_ERROR(app.rate_limiter.Admit(p.key_id, rate));
+    }
+    Result<http::UploadTarget> target = preparer(request, p);
+    if (!target.ok() && target.status().category() == ErrorCode::kPermissionDenied) {
+      RecordAudit(app, request, p, http::Response::Problem(target.status(), request));
+    }
+    return target;
+  };
+}
 
 http::Handler Authed(AppContext& app, AuthedHandler handler) {
   return [&app, handler = std::move(handler)](http::Request& request) {

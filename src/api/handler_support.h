@@ -22,6 +22,11 @@ http::Response Render(const http::Request& request, const Result<T>& result, int
   return JsonResponse(status, to_json(result.value()));
 }
 
+// For upload routes, whose preparer runs before the body is read: authenticates, applies the
+// key's rate quota and records a refusal (403) in the audit log, as Authed does for handlers.
+using AuthedPreparer = std::function<Result<http::UploadTarget>(http::Request&, const Principal&)>;
+http::UploadPreparer AuthedUpload(AppContext& app, AuthedPreparer preparer);
+
 // A job as GET /v1/jobs/{id} shows it (job_handlers.cpp).
 boost::json::object JobViewToJson(const jobs::JobView& view);
 

@@ -39,10 +39,6 @@ Result<std::int64_t> HeaderNumber(const http::Request& req, const char* name) {
   return value;
 }
 
-Result<std::shared_ptr<const Principal>> Authenticate(AppContext& app, const http::Request& req) {
-  return app.authenticator.Authenticate(req.headers.Get("Authorization"));
-}
-
 void StateHeaders(http::Response& r, const catalog::UploadState& state) {
   r.headers.emplace_back("Upload-Offset", std::to_string(state.offset));
   if (state.upload.job_id.empty()) {
@@ -77,8 +73,7 @@ void RegisterUploadRoutes(http::Router& router, AppContext& app) {
                        StateHeaders(r, *state);
                        return r;
                      })};
-  create.upload = [&app](http::Request& req) -> Result<http::UploadTarget> {
-    QUARRY_ASSIGN_OR_RETURN(auto principal, Authenticate(app, req));
+  create.upload = AuthedUpload(app, [&app](http::Request& req, const Principal& p) -> Result<http::UploadTarget> {
     QUARRY_RETURN_IF_ERROR(CheckTusVersion(req));
     if (req.headers.Has("Upload-Defer-Length")) {
       return InvalidArgument("defer_length_not_supported", "send Upload-Length: the upload's size must be known");
@@ -93,12 +88,12 @@ void RegisterUploadRoutes(http::Router& router, AppContext& app) {
                     "an upload's bytes are sent as Content-Type: application/offset+octet-stream");
     }
     QUARRY_ASSIGN_OR_RETURN(ResumableUpload upload,
-                            app.uploads.Create(*principal, length, std::string(req.headers.Get("Upload-Metadata"))));
+                            app.uploads.Create(p, length, std::string(req.headers.Get("Upload-Metadata"))));
     req.path_params["upload_id"] = upload.id;
     http::UploadTarget target{app.uploads_dir + "/tus_" + upload.id, static_cast<std::uint64_t>(length), true, 0};
     target.on_stored = app.uploads.LineChecker(upload.id, 0);
     return target;
-  };
+  });
   router.Add(std::move(create));
 
   router.Add({"HEAD", "/v1/uploads/{id}", Authed(app, [&app](http::Request& req, const Principal& p) {
@@ -122,8 +117,7 @@ void RegisterUploadRoutes(http::Router& router, AppContext& app) {
                        StateHeaders(r, *state);
                        return r;
                      })};
-  append.upload = [&app](http::Request& req) -> Result<http::UploadTarget> {
-    QUARRY_ASSIGN_OR_RETURN(auto principal, Authenticate(app, req));
+  append.upload = AuthedUpload(app, [&app](http::Request& req, const Principal& p) -> Result<http::UploadTarget> {
     QUARRY_RETURN_IF_ERROR(CheckTusVersion(req));
     if (req.headers.Get("Content-Type") != "application/offset+octet-stream") {
       return Status(ErrorCode::kUnsupportedMediaType, "invalid_content_type",
@@ -131,12 +125,12 @@ void RegisterUploadRoutes(http::Router& router, AppContext& app) {
     }
     QUARRY_ASSIGN_OR_RETURN(std::int64_t offset, HeaderNumber(req, "Upload-Offset"));
     QUARRY_ASSIGN_OR_RETURN(catalog::AppendTarget target,
-                            app.uploads.PrepareAppend(*principal, req.path_params.at("id"), offset));
+                            app.uploads.PrepareAppend(p, req.path_params.at("id"), offset));
     http::UploadTarget upload{target.path, static_cast<std::uint64_t>(target.max_bytes), true,
                               static_cast<std::uint64_t>(target.offset)};
     upload.on_stored = app.uploads.LineChecker(req.path_params.at("id"), target.offset);
     return upload;
-  };
+  });
   router.Add(std::move(append));
 
   router.Add({"DELETE", "/v1/uploads/{id}", Authed(app, [&app](http::Request& req, const Principal& p) {

@@ -52,8 +52,8 @@ void AuditLog::Record(const std::string& tenant_id, const Principal* actor, std:
 }
 
 Status AuditLog::Write(std::vector<AuditEvent> batch) {
+  // The caller holds write_mu_.
   if (batch.empty()) return Status::Ok();
-  std::lock_guard write_lock(write_mu_);
   Status st = store_.Append(batch);
   store_failing_ = !st.ok();
   if (st.ok()) return st;
@@ -70,6 +70,10 @@ Status AuditLog::Write(std::vector<AuditEvent> batch) {
 }
 
 Status AuditLog::Flush() {
+  // One writer at a time, and the buffer taken under it: when Flush returns, every event
+  // recorded before it was called is written (a batch another writer had taken is finished
+  // first), in recording order.
+  std::lock_guard write_lock(write_mu_);
   std::vector<AuditEvent> batch;
   {
     std::lock_guard lock(mu_);

@@ -64,7 +64,7 @@ class AuditLog {
 
  private:
   void Loop();
-  // Writes `batch`; on failure puts it back at the front (bounded).
+  // Writes `batch` (the caller holds write_mu_); on failure puts it back at the front (bounded).
   Status Write(std::vector<AuditEvent> batch);
 
   AuditStore& store_;
@@ -74,7 +74,7 @@ class AuditLog {
   std::condition_variable wake_;
   std::vector<AuditEvent> buffer_;
   bool stopping_ = false;
-  std::mutex write_mu_;  // one writer at a time keeps ids in recording order
+  std::mutex write_mu_;  // one writer at a time keeps ids in recording order; taken before mu_
   std::atomic<std::uint64_t> dropped_{0};
   std::atomic<bool> store_failing_{false};  // the last write failed: recorders do not write themselves
   std::thread writer_;

@@ -40,6 +40,7 @@ struct Request {
   std::string path;    // percent-decoded path, without the query
   std::map<std::string, std::string> query;        // decoded query parameters (last one wins)
   std::map<std::string, std::string> path_params;  // filled by the router ("{id}" -> value)
+  std::string route_pattern;                       // the matched route's, e.g. "/v1/keys/{id}"
   Headers headers;
   std::string body;
   // Upload routes (Route::upload): the file the body was streamed to, fsynced, and its size;

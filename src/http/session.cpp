@@ -188,6 +188,7 @@ void Session::OnHeader(beast::error_code ec) {
   auto& matched = std::get<Router::Matched>(match);
   route_ = matched.route;
   request_.path_params = std::move(matched.params);
+  request_.route_pattern = route_->pattern;
   if (route_->upload) {
     PrepareUpload(body_pending);
     return;

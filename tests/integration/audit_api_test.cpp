@@ -126,5 +126,18 @@ TEST_F(AuditApi, TenantsSeeOnlyTheirOwnEventsAndTheOperatorsActionsOnThem) {
   EXPECT_EQ(As(server_->operator_key(), "GET", "/v1/audit").status, 403);
 }
 
+TEST_F(AuditApi, RefusedUploadsAreRecordedBeforeTheirBodiesAreRead) {
+  auto user = As(owner_, "POST", "/v1/users", R"({"email":"vic@demo.io","role":"viewer"})");
+  ASSERT_EQ(user.status, 201);
+  auto key = As(owner_, "POST", "/v1/keys", R"({"name":"vic","user_id":")" + Str(Json(user).at("id")) + R"("})");
+  ASSERT_EQ(key.status, 201);
+  const std::string vic = Str(Json(key).at("secret"));
+  EXPECT_EQ(As(vic, "PUT", "/v1/datasets/data/data", "a\n1\n").status, 403);
+  auto denied = Events("?kind=denied");
+  ASSERT_EQ(denied.size(), 1u);
+  EXPECT_EQ(Str(denied[0].at("details").at("code")), "missing_scope");
+  EXPECT_EQ(Str(denied[0].at("target")), "data") << "the dataset, even when it is named like a path segment";
+}
+
 }  // namespace
 }  // namespace quarry::testing
