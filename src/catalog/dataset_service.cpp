@@ -65,6 +65,7 @@ Result<EnqueueResult> DatasetService::StartIngest(const Principal& actor, const 
   ingest::IngestRequest with_quotas = request;
   with_quotas.storage_quota_bytes = quota::Value(actor.tenant, "storage_bytes", quotas_.storage_bytes);
   with_quotas.keep_versions = quota::Value(actor.tenant, "versions_kept", quotas_.versions_kept);
+  with_quotas.max_datasets = quota::Value(actor.tenant, "datasets", quotas_.datasets);
   jobs::Submission submission;
   submission.kind = "ingest";
   submission.payload_json = ingest::ToJson(with_quotas);

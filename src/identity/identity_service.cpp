@@ -152,16 +152,19 @@ Result<Tenant> IdentityService::UpdateTenant(const Principal& actor, const std::
     if (!parsed) return Invalid("status", "status must be 'active' or 'disabled'");
     tenant.status = *parsed;
   }
-  std::string quotas_json;
-  if (quotas) {
-    QUARRY_ASSIGN_OR_RETURN(quotas_json, quota::MergeOverrides(tenant.quotas_json, *quotas));
+  if (quotas) {  // validated before anything is written
+    QUARRY_RETURN_IF_ERROR(quota::MergeOverrides(tenant.quotas_json, *quotas).status());
   }
   tenant.updated_at = clock_.NowMillis();
-  QUARRY_RETURN_IF_ERROR(store_.UpdateTenant(tenant));
-  if (quotas) {
-    QUARRY_RETURN_IF_ERROR(store_.SetTenantQuotas(tenant.id, quotas_json, tenant.updated_at));
-    tenant.quotas_json = quotas_json;
-  }
+  QUARRY_RETURN_IF_ERROR(store_.InTransaction([&](MetaStore& tx) -> Status {
+    QUARRY_RETURN_IF_ERROR(tx.UpdateTenant(tenant));
+    if (!quotas) return Status::Ok();
+    // Merged into the overrides as they are inside the transaction: concurrent changes of other
+    // quotas are kept.
+    QUARRY_ASSIGN_OR_RETURN(Tenant current, tx.GetTenant(tenant.id));
+    QUARRY_ASSIGN_OR_RETURN(tenant.quotas_json, quota::MergeOverrides(current.quotas_json, *quotas));
+    return tx.SetTenantQuotas(tenant.id, tenant.quotas_json, tenant.updated_at);
+  }));
   return tenant;
 }
 

@@ -309,6 +309,7 @@ Result<std::string> Attempt::Run() {
   PrepareVersionRequest prepare{job.tenant_id, request_.dataset, job.id, job.fencing_token};
   prepare.must_not_exist = request_.mode == Mode::kCreate;
   prepare.must_exist = request_.mode == Mode::kAppend;
+  prepare.max_datasets = request_.max_datasets;
   QUARRY_ASSIGN_OR_RETURN(PreparedVersion prepared, datasets_.PrepareVersion(prepare, clock_.NowMillis()));
   prepared_ = prepared;
 

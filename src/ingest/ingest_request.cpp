@@ -107,6 +107,7 @@ std::string ToJson(const IngestRequest& r) {
   if (r.lines_checked_until > 0) o["lines_checked_until"] = r.lines_checked_until;
   if (r.storage_quota_bytes > 0) o["storage_quota_bytes"] = r.storage_quota_bytes;
   if (r.keep_versions > 0) o["keep_versions"] = r.keep_versions;
+  if (r.max_datasets > 0) o["max_datasets"] = r.max_datasets;
   return boost::json::serialize(o);
 }
 
@@ -144,7 +145,8 @@ Result<IngestRequest> IngestRequestFromJson(const std::string& json) {
   if (auto* m = o.if_contains("max_bad_rows"); m && m->is_int64()) r.max_bad_rows = m->as_int64();
   for (auto [key, field] : {std::pair{"lines_checked_until", &r.lines_checked_until},
                              std::pair{"storage_quota_bytes", &r.storage_quota_bytes},
-                             std::pair{"keep_versions", &r.keep_versions}}) {
+                             std::pair{"keep_versions", &r.keep_versions},
+                             std::pair{"max_datasets", &r.max_datasets}}) {
     if (auto* v = o.if_contains(key); v && v->is_int64() && v->as_int64() > 0) *field = v->as_int64();
   }
   QUARRY_RETURN_IF_ERROR(Validate(r));

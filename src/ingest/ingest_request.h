@@ -34,6 +34,7 @@ struct IngestRequest {
   // Set by the server from the tenant's quotas when the job is enqueued (0: the server's default).
   long long storage_quota_bytes = 0;
   long long keep_versions = 0;
+  long long max_datasets = 0;
 };
 
 const char* ModeName(Mode mode);

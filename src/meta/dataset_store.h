@@ -61,6 +61,10 @@ struct PrepareVersionRequest {
   std::int64_t fencing_token = 0;
   bool must_not_exist = false;   // mode create: FailedPrecondition "dataset_exists" if published
   bool must_exist = false;       // mode append: NotFound "dataset_not_found" if not published
+  // > 0: a new dataset may be created only while the tenant has fewer datasets (published or
+  // being created) than this; else PayloadTooLarge "quota_exceeded". Checked in the transaction
+  // that creates it, so concurrent uploads cannot pass it together.
+  std::int64_t max_datasets = 0;
 };
 
 struct PreparedVersion {

@@ -129,6 +129,19 @@ class SqliteDatasetStore final : public DatasetStore {
       }
       QUARRY_RETURN_IF_ERROR(pending.Run());
       if (!dataset) {
+        if (r.max_datasets > 0) {
+          QUARRY_ASSIGN_OR_RETURN(Statement count, conn.Prepare("SELECT count(*) FROM datasets WHERE tenant_id = ?"));
+          count.Bind(1, r.tenant_id);
+          QUARRY_ASSIGN_OR_RETURN(bool counted, count.Step());
+          const std::int64_t existing = counted ? count.ColumnInt64(0) : 0;
+          if (existing >= r.max_datasets) {
+            return Status(ErrorCode::kPayloadTooLarge, "quota_exceeded",
+                          "the tenant's quota 'datasets' is " + std::to_string(r.max_datasets) + "; this would use " +
+                              std::to_string(existing + 1) + "; delete a dataset, or ask the operator for a larger quota",
+                          {{"quota", "datasets"}, {"used", std::to_string(existing + 1)},
+                           {"limit", std::to_string(r.max_datasets)}});
+          }
+        }
         Dataset created;
         created.id = NewId("ds", now);
         QUARRY_ASSIGN_OR_RETURN(Statement insert,

@@ -101,6 +101,22 @@ TEST_F(SqliteDatasetStoreTest, PreparedVersionsAreInvisibleUntilPublished) {
   EXPECT_EQ(datasets_->TenantBytes(a_).value(), 420);
 }
 
+TEST_F(SqliteDatasetStoreTest, TheDatasetsQuotaCountsDatasetsBeingCreatedToo) {
+  PublishNew(a_, "first", 1);
+  auto second = Prepare(a_, "second", RunningJob(a_));
+  second.max_datasets = 2;
+  ASSERT_TRUE(datasets_->PrepareVersion(second, kT0).ok()) << "1 published, this one makes 2";
+  auto third = Prepare(a_, "third", RunningJob(a_));
+  third.max_datasets = 2;
+  auto refused = datasets_->PrepareVersion(third, kT0);
+  EXPECT_EQ(refused.status().code(), "quota_exceeded") << "the pending 'second' counts: uploads in flight cannot pass together";
+  EXPECT_EQ(refused.status().details().at("used"), "3");
+  auto again = Prepare(a_, "first", RunningJob(a_));
+  again.max_datasets = 2;
+  EXPECT_TRUE(datasets_->PrepareVersion(again, kT0).ok()) << "a new version of an existing dataset is not a new dataset";
+  EXPECT_EQ(datasets_->CountDatasets(a_).value(), 1) << "only published datasets count as visible";
+}
+
 TEST_F(SqliteDatasetStoreTest, AWorkerThatLostItsLeasePublishesNothing) {
   auto job = RunningJob(a_);
   auto prepared = datasets_->PrepareVersion(Prepare(a_, "sales", job), kT0);
