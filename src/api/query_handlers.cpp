@@ -110,8 +110,6 @@ boost::json::object AnswerToJson(const query::QueryAnswer& answer) {
   return o;
 }
 
-http::Response QueryProblem(const http::Request& req, const Status& status) { return Problem(req, status); }
-
 Result<std::int64_t> RowsParam(const http::Request& req, std::int64_t fallback, std::int64_t max) {
   auto it = req.query.find("rows");
   if (it == req.query.end()) return fallback;
@@ -196,7 +194,7 @@ void RegisterQueryRoutes(http::Router& router, AppContext& app) {
                 parsed->request.client_gone = req.client_gone;
                 if (parsed->format == "parquet") {
                   auto file = app.queries.ExportParquet(p, parsed->request);
-                  if (!file.ok()) return QueryProblem(req, file.status());
+                  if (!file.ok()) return Problem(req, file.status());
                   http::Response parquet;
                   parquet.content_type = "application/vnd.apache.parquet";
                   parquet.headers.emplace_back("X-Quarry-Query-Id", (*file)->query_id());
@@ -210,7 +208,7 @@ void RegisterQueryRoutes(http::Router& router, AppContext& app) {
                 if (parsed->format == "arrow" || parsed->format == "csv") {
                   const bool arrow = parsed->format == "arrow";
                   auto stream = app.queries.Stream(p, parsed->request, arrow);
-                  if (!stream.ok()) return QueryProblem(req, stream.status());
+                  if (!stream.ok()) return Problem(req, stream.status());
                   http::Response body;
                   body.content_type = arrow ? "application/vnd.apache.arrow.stream" : "text/csv; charset=utf-8";
                   body.headers.emplace_back("X-Quarry-Query-Id", (*stream)->query_id());
@@ -222,7 +220,7 @@ void RegisterQueryRoutes(http::Router& router, AppContext& app) {
                   return body;
                 }
                 auto answer = app.queries.Run(p, parsed->request);
-                if (!answer.ok()) return QueryProblem(req, answer.status());
+                if (!answer.ok()) return Problem(req, answer.status());
                 return JsonResponse(200, AnswerToJson(*answer));
               })});
   router.Add({"GET", "/v1/queries", Authed(app, [&app](http::Request& req, const Principal& p) {
@@ -242,7 +240,7 @@ void RegisterQueryRoutes(http::Router& router, AppContext& app) {
               })});
   router.Add({"GET", "/v1/datasets/{name}/schema", Authed(app, [&app](http::Request& req, const Principal& p) {
                 auto answer = app.queries.Schema(p, req.path_params.at("name"));
-                if (!answer.ok()) return QueryProblem(req, answer.status());
+                if (!answer.ok()) return Problem(req, answer.status());
                 boost::json::array columns;
                 for (const auto& row : answer->result->rows) {
                   // DESCRIBE: column_name, column_type, null ("YES"/"NO"), key, default, extra
@@ -257,7 +255,7 @@ void RegisterQueryRoutes(http::Router& router, AppContext& app) {
                 auto rows = RowsParam(req, 100, 1'000);
                 if (!rows.ok()) return Problem(req, rows.status());
                 auto answer = app.queries.Preview(p, req.path_params.at("name"), *rows);
-                if (!answer.ok()) return QueryProblem(req, answer.status());
+                if (!answer.ok()) return Problem(req, answer.status());
                 return JsonResponse(200, AnswerToJson(*answer));
               })});
 }
