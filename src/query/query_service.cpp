@@ -59,6 +59,18 @@ Status UserFacing(const Status& error, const std::vector<std::string>& private_p
 
 }  // namespace
 
+Result<std::vector<std::string>> QueryService::VersionFiles(const std::string& storage_prefix) {
+  {
+    std::lock_guard lock(files_mu_);
+    if (auto it = version_files_.find(storage_prefix); it != version_files_.end()) return it->second;
+  }
+  QUARRY_ASSIGN_OR_RETURN(std::vector<std::string> files, VersionDataLocations(objects_, storage_prefix));
+  std::lock_guard lock(files_mu_);
+  if (version_files_.size() >= kMaxRememberedVersions) version_files_.clear();
+  version_files_.emplace(storage_prefix, files);
+  return files;
+}
+
 QueryService::QueryUsage QueryService::UsageOf(const Principal& actor) {
   QueryUsage u;
   u.max_concurrent = quota::Value(actor.tenant, "concurrent_queries", limits_.max_concurrent_per_tenant);
@@ -196,7 +208,7 @@ Result<QueryService::Checked> QueryService::Check(const Principal& actor, const 
     const DatasetVersion& version = out.resolved.at(name);
     QUARRY_ASSIGN_OR_RETURN(auto stored, datasets_.ListPolicies(tenant_id, version.dataset_id));
     QUARRY_ASSIGN_OR_RETURN(auto policies, policy::ParseStored(stored));
-    QUARRY_ASSIGN_OR_RETURN(auto files, VersionDataLocations(objects_, version.storage_prefix));
+    QUARRY_ASSIGN_OR_RETURN(auto files, VersionFiles(version.storage_prefix));
     auto view = policy::CompileView(policy::ColumnsOf(version.schema_json), policies, actor.user.role,
                                     actor.user.attributes_json, engine::ReadParquetSql(files));
     if (!view.ok()) {

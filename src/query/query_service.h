@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -234,6 +235,12 @@ class QueryService {
   const Clock& clock_;
   audit::AuditLog* audit_ = nullptr;
   const QueryLimits limits_;
+  // The files of a version (an object-store listing), remembered: versions are immutable, so a
+  // query does not list its datasets' files again. Bounded: emptied past kMaxRememberedVersions.
+  Result<std::vector<std::string>> VersionFiles(const std::string& storage_prefix);
+  static constexpr std::size_t kMaxRememberedVersions = 4096;
+  std::mutex files_mu_;
+  std::unordered_map<std::string, std::vector<std::string>> version_files_;  // GUARDED_BY(files_mu_)
   std::mutex mu_;
   std::map<std::string, int> running_per_tenant_;  // GUARDED_BY(mu_)
   int running_total_ = 0;                          // GUARDED_BY(mu_)
