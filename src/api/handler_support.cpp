@@ -100,16 +100,20 @@ void RecordAudit(AppContext& app, const http::Request& request, const Principal&
   app.audit.Record(tenant_id, &p, std::move(kind), target, std::move(outcome), std::move(details));
 }
 
+// The tenant's quota 'requests_per_second', per key; the operator is not limited.
+Status AdmitRate(AppContext& app, const Principal& p) {
+  if (p.is_operator) return Status::Ok();
+  return app.rate_limiter.Admit(p.key_id,
+                                quota::Value(p.tenant, "requests_per_second", app.config.quota_requests_per_second));
+}
+
 }  // namespace
 
 http::UploadPreparer AuthedUpload(AppContext& app, AuthedPreparer preparer) {
   return [&app, preparer = std::move(preparer)](http::Request& request) -> Result<http::UploadTarget> {
     QUARRY_ASSIGN_OR_RETURN(auto principal, app.authenticator.Authenticate(request.headers.Get("Authorization")));
     const Principal& p = *principal;
-    if (!p.is_operator) {
-      const std::int64_t rate = quota::Value(p.tenant, "requests_per_second", app.config.quota_requests_per_second);
-      QUARRY_RETURN_IF_ERROR(app.rate_limiter.Admit(p.key_id, rate));
-    }
+    QUARRY_RETURN_IF_ERROR(AdmitRate(app, p));
     Result<http::UploadTarget> target = preparer(request, p);
     if (!target.ok() && target.status().category() == ErrorCode::kPermissionDenied) {
       RecordAudit(app, request, p, http::Response::Problem(target.status(), request));
@@ -133,13 +137,7 @@ http::Handler Authed(AppContext& app, AuthedHandler handler) {
       request.log_fields.emplace_back("tenant_id", p.tenant.id);
       request.log_fields.emplace_back("user_id", p.user.id);
     }
-    // The tenant's quota 'requests_per_second' (per key); the operator is not limited.
-    if (!p.is_operator) {
-      const std::int64_t rate = quota::Value(p.tenant, "requests_per_second", app.config.quota_requests_per_second);
-      if (Status admitted = app.rate_limiter.Admit(p.key_id, rate); !admitted.ok()) {
-        return http::Response::Problem(admitted, request);
-      }
-    }
+    if (Status admitted = AdmitRate(app, p); !admitted.ok()) return http::Response::Problem(admitted, request);
     http::Response response = handler(request, p);
     RecordAudit(app, request, p, response);
     return response;

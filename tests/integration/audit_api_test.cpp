@@ -27,14 +27,7 @@ class AuditApi : public ::testing::Test {
   HttpResult As(const std::string& key, const std::string& method, const std::string& path, const std::string& body = "") {
     return server_->Request(method, path, key, body);
   }
-  void WaitForJob(const std::string& id) {
-    const auto end = std::chrono::steady_clock::now() + 60s;
-    std::string state;
-    while (std::chrono::steady_clock::now() < end && state != "succeeded" && state != "failed") {
-      state = Str(Json(As(owner_, "GET", "/v1/jobs/" + id)).at("state"));
-    }
-    ASSERT_EQ(state, "succeeded");
-  }
+  void WaitForJob(const std::string& id) { ASSERT_EQ(server_->WaitForJob(owner_, id), "succeeded"); }
   // The events of `filter` (a query string), oldest first.
   boost::json::array Events(const std::string& filter = "") {
     auto r = As(owner_, "GET", "/v1/audit" + filter);

@@ -64,12 +64,7 @@ class AuthzMatrix : public ::testing::Test {
     auto upload = Send(kOwner, "PUT", "/v1/datasets/d/data", "id,region\n1,north\n2,south\n");
     ASSERT_EQ(upload.status, 202) << upload.body;
     ingest_job_ = Str(Json(upload).at("id"));
-    const auto end = std::chrono::steady_clock::now() + 60s;
-    std::string state;
-    while (std::chrono::steady_clock::now() < end && state != "succeeded" && state != "failed") {
-      state = Str(Json(Send(kOwner, "GET", "/v1/jobs/" + ingest_job_)).at("state"));
-    }
-    ASSERT_EQ(state, "succeeded");
+    ASSERT_EQ(server_->WaitForJob(keys_[kOwner], ingest_job_), "succeeded");
   }
 
   HttpResult Send(Caller caller, const std::string& method, const std::string& path, const std::string& body = "",

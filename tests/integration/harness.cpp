@@ -3,6 +3,7 @@
 #include <strings.h>
 
 #include <arpa/inet.h>
+#include <boost/json.hpp>
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <fcntl.h>
@@ -290,6 +291,21 @@ HttpResult QuarryServer::Request(const std::string& method, const std::string& p
   curl_slist_free_all(headers);
   curl_easy_cleanup(curl);
   return result;
+}
+
+std::string QuarryServer::WaitForJob(const std::string& key, const std::string& job_id) const {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < end) {
+    const HttpResult r = Request("GET", "/v1/jobs/" + job_id, key);
+    boost::system::error_code ec;
+    const boost::json::value job = boost::json::parse(r.body, ec);
+    const auto* state = !ec && job.is_object() ? job.as_object().if_contains("state") : nullptr;
+    if (state && state->is_string()) {
+      const std::string s(state->as_string());
+      if (s == "succeeded" || s == "failed" || s == "canceled") return s;
+    }
+  }
+  return "timeout";
 }
 
 CommandResult QuarryServer::Admin(std::vector<std::string> args) const {

@@ -67,6 +67,10 @@ class QuarryServer {
                      const std::string& body = "",
                      const std::vector<std::string>& extra_headers = {}) const;
 
+  // Polls GET /v1/jobs/{job_id} with `key` until the job is final (60 s at most); returns its
+  // state ("succeeded", "failed", "canceled"), or "timeout".
+  std::string WaitForJob(const std::string& key, const std::string& job_id) const;
+
   // Sends SIGTERM (or `signal`) and waits for exit; returns the exit status (-1 on timeout).
   int Stop(int signal = 15, std::chrono::seconds timeout = std::chrono::seconds(30));
   // Waits until a line of the server's output satisfies `predicate`.

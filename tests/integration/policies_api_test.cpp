@@ -44,13 +44,7 @@ class PoliciesApi : public ::testing::Test {
   static void Upload(const std::string& name, const std::string& csv) {
     auto r = server_->Request("PUT", "/v1/datasets/" + name + "/data", owner_, csv);
     ASSERT_EQ(r.status, 202) << r.body;
-    const std::string id = Str(Json(r).at("id"));
-    const auto end = std::chrono::steady_clock::now() + 60s;
-    std::string state;
-    while (std::chrono::steady_clock::now() < end && state != "succeeded" && state != "failed") {
-      state = Str(Json(server_->Request("GET", "/v1/jobs/" + id, owner_)).at("state"));
-    }
-    ASSERT_EQ(state, "succeeded");
+    ASSERT_EQ(server_->WaitForJob(owner_, Str(Json(r).at("id"))), "succeeded");
   }
   // A user with `role` and `attributes`, and a key of theirs.
   static std::string Member(const std::string& email, const std::string& role, const std::string& attributes) {
@@ -280,13 +274,7 @@ TEST_F(PoliciesApi, APolicyThatNoLongerFitsTheDataFailsClosed) {
   // A new version without the column: analysts get an error, never every row.
   auto replaced = server_->Request("PUT", "/v1/datasets/reshaped/data?mode=replace", owner_, "id\n1\n2\n");
   ASSERT_EQ(replaced.status, 202);
-  const std::string job = Str(Json(replaced).at("id"));
-  const auto end = std::chrono::steady_clock::now() + 60s;
-  std::string state;
-  while (std::chrono::steady_clock::now() < end && state != "succeeded" && state != "failed") {
-    state = Str(Json(server_->Request("GET", "/v1/jobs/" + job, owner_)).at("state"));
-  }
-  ASSERT_EQ(state, "succeeded");
+  ASSERT_EQ(server_->WaitForJob(owner_, Str(Json(replaced).at("id"))), "succeeded");
   auto r = Sql(alice_, "SELECT count(*) FROM reshaped");
   EXPECT_EQ(r.status, 409) << r.body;
   EXPECT_NE(r.body.find("policy_invalid"), std::string::npos);
