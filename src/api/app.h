@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "access/access_service.h"
 #include "audit/audit_log.h"
 #include "auth/authenticator.h"
 #include "quota/quota.h"
@@ -40,6 +41,7 @@ struct AppContext {
   query::QueryService& queries;
   audit::AuditLog& audit;                     // the security-relevant events of every request
   quota::RateLimiter& rate_limiter;           // requests per second per API key
+  access::AccessService& access;              // projects, groups, grants
 };
 
 void RegisterRoutes(http::Router& router, AppContext& app);

@@ -37,6 +37,7 @@ boost::json::object DatasetJson(const Dataset& d, bool restricted = false) {
           {"row_count", RowCount(d.row_count, restricted)},
           {"rows_restricted", restricted},
           {"byte_size", d.byte_size},
+          {"project_id", d.project_id.empty() ? boost::json::value(nullptr) : boost::json::value(d.project_id)},
           {"created_at", FormatRfc3339(d.created_at)},
           {"updated_at", FormatRfc3339(d.updated_at)}};
 }
@@ -112,7 +113,7 @@ void RegisterDatasetRoutes(http::Router& router, AppContext& app) {
     if (!request.ok()) return request.status();
     // A browser form (multipart/form-data) is decoded while it streams: only its file is stored.
     QUARRY_ASSIGN_OR_RETURN(std::string boundary, http::MultipartBoundary(req.headers.Get("Content-Type")));
-    QUARRY_RETURN_IF_ERROR(app.datasets.CheckUpload(p, request->dataset, request->mode));
+    QUARRY_RETURN_IF_ERROR(app.datasets.CheckUpload(p, *request));
     http::UploadTarget target{app.uploads_dir + "/" + RandomAlphanumeric(20) + ".part",
                               static_cast<std::uint64_t>(app.datasets.MaxUploadBytes(p))};
     target.multipart_boundary = std::move(boundary);
@@ -177,6 +178,20 @@ void RegisterDatasetRoutes(http::Router& router, AppContext& app) {
                 http::Response response;
                 response.status = 204;
                 return response;
+              })});
+
+  // Moving a dataset into or out of a project (docs/security.md, "Projects, groups and grants").
+  router.Add({"PATCH", "/v1/datasets/{name}", Authed(app, [&app](http::Request& req, const Principal& p) {
+                auto body = ParseJsonObject(req);
+                if (!body.ok()) return Problem(req, body.status());
+                const auto* project = body->if_contains("project_id");
+                if (!project || (!project->is_null() && !project->is_string()) || body->size() != 1) {
+                  return Problem(req, InvalidArgument("invalid_field", "send {\"project_id\": \"prj_...\"} to move the "
+                                                                       "dataset into a project, or null to move it out"));
+                }
+                const std::string project_id = project->is_string() ? std::string(project->as_string()) : "";
+                return Render(req, app.datasets.MoveToProject(p, req.path_params["name"], project_id), 200,
+                              [](const catalog::DatasetSummary& s) { return DatasetJson(s.dataset, s.rows_restricted); });
               })});
 
   router.Add({"DELETE", "/v1/datasets/{name}", Authed(app, [&app](http::Request& req, const Principal& p) {

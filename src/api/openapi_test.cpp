@@ -23,7 +23,10 @@ class OpenApiTest : public ::testing::Test {
     job_store_ = std::move(OpenSqliteJobStore({dir_ + "/meta.db"})).value();
     job_service_ = std::make_unique<jobs::JobService>(*job_store_, registry_, clock_, jobs::JobServiceOptions{});
     dataset_store_ = std::move(OpenSqliteDatasetStore({dir_ + "/meta.db"})).value();
-    datasets_ = std::make_unique<catalog::DatasetService>(*dataset_store_, *objects_, *job_service_, clock_);
+    access_store_ = std::move(OpenSqliteAccessStore({dir_ + "/meta.db"})).value();
+    access_ = std::make_unique<access::AccessService>(*access_store_, *dataset_store_, clock_);
+    datasets_ = std::make_unique<catalog::DatasetService>(*dataset_store_, *access_store_, *objects_, *job_service_,
+                                                          clock_);
     upload_store_ = std::move(OpenSqliteUploadStore({dir_ + "/meta.db"})).value();
     uploads_ = std::make_unique<catalog::ResumableUploads>(*upload_store_, *datasets_, clock_,
                                                            catalog::ResumableUploadOptions{dir_ + "/uploads"});
@@ -33,13 +36,13 @@ class OpenApiTest : public ::testing::Test {
     query::EngineLimits engine_limits;
     engine_limits.temp_root = dir_ + "/query_tmp";
     engines_ = std::make_unique<query::TenantEngines>(*objects_, engine_limits, clock_);
-    queries_ = std::make_unique<query::QueryService>(*dataset_store_, *objects_, *guard_, *engines_, cache_, clock_,
+    queries_ = std::make_unique<query::QueryService>(*dataset_store_, *access_store_, *objects_, *guard_, *engines_, cache_, clock_,
                                                      query::QueryLimits{});
     audit_store_ = std::move(OpenSqliteAuditStore({dir_ + "/meta.db"})).value();
     audit_ = std::make_unique<audit::AuditLog>(*audit_store_, clock_, audit::AuditOptions{});
     app_ = std::make_unique<AppContext>(AppContext{config_, clock_, *store_, *objects_, *authenticator_,
                                                    *identity_, metrics_, *job_service_, *job_store_, nullptr,
-                                                   *datasets_, *uploads_, dir_ + "/uploads", *queries_, *audit_, rate_limiter_});
+                                                   *datasets_, *uploads_, dir_ + "/uploads", *queries_, *audit_, rate_limiter_, *access_});
     RegisterRoutes(router_, *app_);
   }
   testing::TempDir temp_{"openapi"};
@@ -58,6 +61,8 @@ class OpenApiTest : public ::testing::Test {
   jobs::HandlerRegistry registry_;
   std::unique_ptr<jobs::JobService> job_service_;
   std::unique_ptr<DatasetStore> dataset_store_;
+  std::unique_ptr<AccessStore> access_store_;
+  std::unique_ptr<access::AccessService> access_;
   std::unique_ptr<catalog::DatasetService> datasets_;
   std::unique_ptr<UploadStore> upload_store_;
   std::unique_ptr<catalog::ResumableUploads> uploads_;

@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "access/dataset_access.h"
 #include "auth/permissions.h"
 #include "common/ids.h"
 #include "quota/quota.h"
@@ -18,20 +19,44 @@ Status DatasetService::RequireMember(const Principal& actor) {
   return Status::Ok();
 }
 
-Status DatasetService::CheckUpload(const Principal& actor, const std::string& name, ingest::Mode mode) {
+Status DatasetService::CheckWriteAccess(const Principal& actor, const ingest::IngestRequest& request,
+                                        const std::optional<Dataset>& existing) {
+  if (!existing) return access::RequireCreateIn(access_, actor, request.project_id);
+  QUARRY_RETURN_IF_ERROR(access::RequireWrite(access_, actor, *existing));
+  if (!request.project_id.empty() && request.project_id != existing->project_id) {
+    return FailedPrecondition("project_mismatch", "the dataset '" + request.dataset +
+                                                      "' exists outside that project; an upload does not move a "
+                                                      "dataset: an owner or admin moves it with PATCH /v1/datasets/{name}");
+  }
+  return Status::Ok();
+}
+
+Status DatasetService::CheckUpload(const Principal& actor, const ingest::IngestRequest& request) {
   QUARRY_RETURN_IF_ERROR(RequireMember(actor));
   QUARRY_RETURN_IF_ERROR(RequireScope(actor, kScopeWrite));
+  const std::string& name = request.dataset;
   QUARRY_RETURN_IF_ERROR(ValidateDatasetName(name));
-  auto existing = datasets_.GetDataset(actor.tenant.id, name);
-  if (!existing.ok() && existing.status().code() != "dataset_not_found") return existing.status();
-  if (mode == ingest::Mode::kCreate && existing.ok()) {
-    return FailedPrecondition("dataset_exists", "a dataset named '" + name +
-                                                    "' already exists; upload with mode=replace or mode=append");
+  auto found = datasets_.GetDataset(actor.tenant.id, name);
+  if (!found.ok() && found.status().code() != "dataset_not_found") return found.status();
+  std::optional<Dataset> existing;
+  if (found.ok()) existing = *found;
+  if (existing) {
+    QUARRY_ASSIGN_OR_RETURN(access::DatasetRights rights, access::RightsOn(access_, actor, *existing));
+    if (!rights.read && request.mode != ingest::Mode::kCreate) {
+      return NotFound("dataset_not_found", "no such dataset; list them with GET /v1/datasets");
+    }
+    if (request.mode == ingest::Mode::kCreate) {
+      // Names are unique in the tenant: one the caller cannot see still takes the name.
+      return FailedPrecondition("dataset_exists", "a dataset named '" + name +
+                                                      "' already exists; upload with mode=replace or mode=append, "
+                                                      "or choose another name");
+    }
   }
-  if (mode == ingest::Mode::kAppend && !existing.ok()) {
+  if (request.mode == ingest::Mode::kAppend && !existing) {
     return NotFound("dataset_not_found", "there is no dataset '" + name + "' to append to; upload with mode=create");
   }
-  if (!existing.ok()) {
+  QUARRY_RETURN_IF_ERROR(CheckWriteAccess(actor, request, existing));
+  if (!existing) {
     const std::int64_t limit = quota::Value(actor.tenant, "datasets", quotas_.datasets);
     QUARRY_ASSIGN_OR_RETURN(std::int64_t count, datasets_.CountDatasets(actor.tenant.id));
     if (count + 1 > limit) return quota::Exceeded("datasets", count + 1, limit);
@@ -61,6 +86,11 @@ Result<EnqueueResult> DatasetService::StartIngest(const Principal& actor, const 
   QUARRY_RETURN_IF_ERROR(RequireScope(actor, kScopeWrite));
   QUARRY_RETURN_IF_ERROR(ValidateDatasetName(request.dataset));
   QUARRY_RETURN_IF_ERROR(ingest::Validate(request));
+  {
+    auto found = datasets_.GetDataset(actor.tenant.id, request.dataset);
+    if (!found.ok() && found.status().code() != "dataset_not_found") return found.status();
+    QUARRY_RETURN_IF_ERROR(CheckWriteAccess(actor, request, found.ok() ? std::optional<Dataset>(*found) : std::nullopt));
+  }
   // The tenant's quotas as of now travel with the job (it runs without the caller).
   ingest::IngestRequest with_quotas = request;
   with_quotas.storage_quota_bytes = quota::Value(actor.tenant, "storage_bytes", quotas_.storage_bytes);
@@ -93,7 +123,7 @@ void DatasetService::ApplyView(const policy::AccessView& view, DatasetVersion* v
 
 Result<Page<DatasetSummary>> DatasetService::List(const Principal& actor, const PageRequest& page) {
   QUARRY_RETURN_IF_ERROR(RequireMember(actor));
-  QUARRY_ASSIGN_OR_RETURN(Page<Dataset> datasets, datasets_.ListDatasets(actor.tenant.id, page));
+  QUARRY_ASSIGN_OR_RETURN(Page<Dataset> datasets, datasets_.ListDatasets(actor.tenant.id, page, access::ViewerOf(actor)));
   Page<DatasetSummary> out;
   out.next_cursor = datasets.next_cursor;
   for (Dataset& d : datasets.items) {
@@ -122,7 +152,7 @@ Result<DatasetDetail> DatasetService::Get(const Principal& actor, const std::str
 Result<DatasetDetail> DatasetService::Versions(const Principal& actor, const std::string& name) {
   QUARRY_RETURN_IF_ERROR(RequireMember(actor));
   DatasetDetail detail;
-  QUARRY_ASSIGN_OR_RETURN(detail.dataset, datasets_.GetDataset(actor.tenant.id, name));
+  QUARRY_ASSIGN_OR_RETURN(detail.dataset, access::ReadableDataset(datasets_, access_, actor, name));
   QUARRY_ASSIGN_OR_RETURN(detail.versions, datasets_.ListVersions(actor.tenant.id, name));
   QUARRY_ASSIGN_OR_RETURN(auto policies, PoliciesOf(actor, detail.dataset));
   for (DatasetVersion& v : detail.versions) {
@@ -136,7 +166,7 @@ Result<DatasetDetail> DatasetService::Versions(const Principal& actor, const std
 Result<std::vector<DatasetPolicy>> DatasetService::ListPolicies(const Principal& actor, const std::string& name) {
   QUARRY_RETURN_IF_ERROR(RequireMember(actor));
   QUARRY_RETURN_IF_ERROR(RequireTenantAdmin(actor));
-  QUARRY_ASSIGN_OR_RETURN(Dataset dataset, datasets_.GetDataset(actor.tenant.id, name));
+  QUARRY_ASSIGN_OR_RETURN(Dataset dataset, access::ReadableDataset(datasets_, access_, actor, name));
   return datasets_.ListPolicies(actor.tenant.id, dataset.id);
 }
 
@@ -144,7 +174,7 @@ Result<DatasetPolicy> DatasetService::CreatePolicy(const Principal& actor, const
                                                    const boost::json::value& definition) {
   QUARRY_RETURN_IF_ERROR(RequireMember(actor));
   QUARRY_RETURN_IF_ERROR(RequireTenantAdmin(actor));
-  QUARRY_ASSIGN_OR_RETURN(Dataset dataset, datasets_.GetDataset(actor.tenant.id, name));
+  QUARRY_ASSIGN_OR_RETURN(Dataset dataset, access::ReadableDataset(datasets_, access_, actor, name));
   QUARRY_ASSIGN_OR_RETURN(DatasetVersion current, datasets_.GetVersion(actor.tenant.id, name, dataset.current_version));
   const std::vector<policy::Column> columns = policy::ColumnsOf(current.schema_json);
   QUARRY_ASSIGN_OR_RETURN(policy::Policy parsed, policy::ParsePolicy(definition, &columns));
@@ -164,7 +194,7 @@ Result<DatasetPolicy> DatasetService::CreatePolicy(const Principal& actor, const
 Status DatasetService::DeletePolicy(const Principal& actor, const std::string& name, const std::string& policy_id) {
   QUARRY_RETURN_IF_ERROR(RequireMember(actor));
   QUARRY_RETURN_IF_ERROR(RequireTenantAdmin(actor));
-  QUARRY_ASSIGN_OR_RETURN(Dataset dataset, datasets_.GetDataset(actor.tenant.id, name));
+  QUARRY_ASSIGN_OR_RETURN(Dataset dataset, access::ReadableDataset(datasets_, access_, actor, name));
   QUARRY_RETURN_IF_ERROR(datasets_.DeletePolicy(actor.tenant.id, dataset.id, policy_id));
   spdlog::info("policy {} deleted from dataset {} of tenant {} by {}", policy_id, name, actor.tenant.id, actor.user.id);
   return Status::Ok();
@@ -173,14 +203,32 @@ Status DatasetService::DeletePolicy(const Principal& actor, const std::string& n
 Result<DatasetSummary> DatasetService::Rollback(const Principal& actor, const std::string& name, int version) {
   QUARRY_RETURN_IF_ERROR(RequireMember(actor));
   QUARRY_RETURN_IF_ERROR(RequireScope(actor, kScopeWrite));
+  QUARRY_ASSIGN_OR_RETURN(Dataset readable, access::ReadableDataset(datasets_, access_, actor, name));
+  QUARRY_RETURN_IF_ERROR(access::RequireWrite(access_, actor, readable));
   QUARRY_ASSIGN_OR_RETURN(Dataset dataset, datasets_.Rollback(actor.tenant.id, name, version, clock_.NowMillis()));
   QUARRY_ASSIGN_OR_RETURN(DatasetDetail seen, Get(actor, name));
   return DatasetSummary{std::move(dataset), seen.rows_restricted};
 }
 
+Result<DatasetSummary> DatasetService::MoveToProject(const Principal& actor, const std::string& name,
+                                                     const std::string& project_id) {
+  QUARRY_RETURN_IF_ERROR(RequireMember(actor));
+  QUARRY_RETURN_IF_ERROR(RequireTenantAdmin(actor));
+  if (!project_id.empty() && !LooksLikeId(project_id, "prj")) {
+    return InvalidArgument("invalid_project", "name the project by its id (prj_...), or null to move the dataset out");
+  }
+  QUARRY_RETURN_IF_ERROR(access::ReadableDataset(datasets_, access_, actor, name).status());
+  QUARRY_RETURN_IF_ERROR(datasets_.SetDatasetProject(actor.tenant.id, name, project_id, clock_.NowMillis()).status());
+  spdlog::info("dataset {} of tenant {} moved to project '{}' by {}", name, actor.tenant.id, project_id, actor.user.id);
+  QUARRY_ASSIGN_OR_RETURN(DatasetDetail seen, Get(actor, name));
+  return DatasetSummary{std::move(seen.dataset), seen.rows_restricted};
+}
+
 Status DatasetService::Delete(const Principal& actor, const std::string& name) {
   QUARRY_RETURN_IF_ERROR(RequireMember(actor));
   QUARRY_RETURN_IF_ERROR(RequireScope(actor, kScopeWrite));
+  QUARRY_ASSIGN_OR_RETURN(Dataset readable, access::ReadableDataset(datasets_, access_, actor, name));
+  QUARRY_RETURN_IF_ERROR(access::RequireWrite(access_, actor, readable));
   QUARRY_ASSIGN_OR_RETURN(std::vector<std::string> prefixes, datasets_.DeleteDataset(actor.tenant.id, name));
   for (const auto& prefix : prefixes) {
     // The registry no longer knows these files: one that fails to go now is an orphan that the

@@ -6,10 +6,13 @@
 // not in schemas, masked ones are VARCHAR, statistics of either are gone, and a caller whose rows
 // are restricted sees no row counts or statistics (rows_restricted). Managing policies needs the
 // owner or admin role and the `admin` scope.
+// Which datasets a caller may see and change at all is decided by access/dataset_access.h (projects,
+// groups, grants): a dataset the caller may not read is NotFound here, like a missing one.
 // Thread-safety: safe to call concurrently.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +20,7 @@
 #include "common/clock.h"
 #include "ingest/ingest_request.h"
 #include "jobs/job_service.h"
+#include "meta/access_store.h"
 #include "meta/dataset_store.h"
 #include "policy/policy.h"
 #include "storage/object_store.h"
@@ -46,9 +50,9 @@ struct DatasetSummary {
 
 class DatasetService {
  public:
-  DatasetService(DatasetStore& datasets, ObjectStore& objects, jobs::JobService& jobs, const Clock& clock,
-                 DatasetQuotas quotas = {})
-      : datasets_(datasets), objects_(objects), jobs_(jobs), clock_(clock), quotas_(quotas) {}
+  DatasetService(DatasetStore& datasets, AccessStore& access, ObjectStore& objects, jobs::JobService& jobs,
+                 const Clock& clock, DatasetQuotas quotas = {})
+      : datasets_(datasets), access_(access), objects_(objects), jobs_(jobs), clock_(clock), quotas_(quotas) {}
 
   // The largest upload the caller's tenant may send (its quota 'upload_bytes').
   std::int64_t MaxUploadBytes(const Principal& actor) const;
@@ -59,11 +63,13 @@ class DatasetService {
   };
   Result<Usage> UsageOf(const Principal& actor);
 
-  // Checks an upload before its body is read: membership, the write scope, the name, that the
-  // mode can apply (create: the dataset does not exist yet; append: it does), and that a new
-  // dataset fits the tenant's quota 'datasets' (413 quota_exceeded).
-  Status CheckUpload(const Principal& actor, const std::string& name, ingest::Mode mode);
-  // Enqueues the ingestion of a stored upload (request.upload_path). With an idempotency key
+  // Checks an upload (request.dataset, mode, project_id) before its body is read: membership, the
+  // name, that the mode can apply (create: the dataset does not exist yet; append: it does), that
+  // the caller may change the dataset or create it in the project, and that a new dataset fits the
+  // tenant's quota 'datasets' (413 quota_exceeded).
+  Status CheckUpload(const Principal& actor, const ingest::IngestRequest& request);
+  // Enqueues the ingestion of a stored upload (request.upload_path), checking the caller's rights
+  // again (they may have changed while the upload ran). With an idempotency key
   // used by this tenant within 24 h, returns the original job (existing = true) and enqueues
   // nothing.
   Result<EnqueueResult> StartIngest(const Principal& actor, const ingest::IngestRequest& request,
@@ -78,6 +84,8 @@ class DatasetService {
   Result<DatasetSummary> Rollback(const Principal& actor, const std::string& name, int version);
   // Removes the dataset from the registry, then its files.
   Status Delete(const Principal& actor, const std::string& name);
+  // Moves the dataset into a project (project_id empty: out of any); owners and admins.
+  Result<DatasetSummary> MoveToProject(const Principal& actor, const std::string& name, const std::string& project_id);
 
   // Access policies of a dataset (owners and admins).
   Result<std::vector<DatasetPolicy>> ListPolicies(const Principal& actor, const std::string& name);
@@ -88,6 +96,9 @@ class DatasetService {
 
  private:
   static Status RequireMember(const Principal& actor);
+  // The caller may change `existing` (when set) or create the request's dataset in its project.
+  Status CheckWriteAccess(const Principal& actor, const ingest::IngestRequest& request,
+                          const std::optional<Dataset>& existing);
   Result<std::vector<policy::Policy>> PoliciesOf(const Principal& actor, const Dataset& dataset);
   // The caller's view of `version` under `policies` (fails closed like a query would).
   static Result<policy::AccessView> ViewOf(const Principal& actor, const std::vector<policy::Policy>& policies,
@@ -95,6 +106,7 @@ class DatasetService {
   static void ApplyView(const policy::AccessView& view, DatasetVersion* version);
 
   DatasetStore& datasets_;
+  AccessStore& access_;
   ObjectStore& objects_;
   jobs::JobService& jobs_;
   const Clock& clock_;

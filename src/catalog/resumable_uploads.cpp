@@ -102,7 +102,7 @@ Result<ResumableUpload> ResumableUploads::Create(const Principal& actor, std::in
   pairs.erase("filetype");  // what browsers send; the format is judged from the bytes
   QUARRY_ASSIGN_OR_RETURN(ingest::IngestRequest request, ingest::IngestRequestFromQuery(pairs));
   request.dataset = name;
-  QUARRY_RETURN_IF_ERROR(datasets_.CheckUpload(actor, name, request.mode));
+  QUARRY_RETURN_IF_ERROR(datasets_.CheckUpload(actor, request));
   (void)SweepExpired();  // housekeeping rides on creations: bounded, and no thread of its own
 
   ResumableUpload upload;

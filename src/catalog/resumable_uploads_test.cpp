@@ -30,11 +30,12 @@ class ResumableUploadsTest : public ::testing::Test {
     meta_ = std::move(OpenSqliteMetaStore({db})).value();
     job_store_ = std::move(OpenSqliteJobStore({db})).value();
     dataset_store_ = std::move(OpenSqliteDatasetStore({db})).value();
+    access_store_ = std::move(OpenSqliteAccessStore({db})).value();
     upload_store_ = std::move(OpenSqliteUploadStore({db})).value();
     objects_ = std::move(OpenLocalObjectStore((dir_.path() / "storage").string())).value();
     registry_.Register("ingest", jobs::KindPolicy{}, std::make_shared<NoHandler>());
     jobs_ = std::make_unique<jobs::JobService>(*job_store_, registry_, clock_, jobs::JobServiceOptions{});
-    datasets_ = std::make_unique<DatasetService>(*dataset_store_, *objects_, *jobs_, clock_);
+    datasets_ = std::make_unique<DatasetService>(*dataset_store_, *access_store_, *objects_, *jobs_, clock_);
     fs::create_directories(dir_.path() / "uploads");
     uploads_ = std::make_unique<ResumableUploads>(*upload_store_, *datasets_, clock_,
                                                   ResumableUploadOptions{(dir_.path() / "uploads").string(), 1000, 1h});
@@ -60,6 +61,7 @@ class ResumableUploadsTest : public ::testing::Test {
   std::unique_ptr<ObjectStore> objects_;
   jobs::HandlerRegistry registry_;
   std::unique_ptr<jobs::JobService> jobs_;
+  std::unique_ptr<AccessStore> access_store_;
   std::unique_ptr<DatasetService> datasets_;
   std::unique_ptr<ResumableUploads> uploads_;
   Principal actor_;

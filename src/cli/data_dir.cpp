@@ -93,6 +93,10 @@ Result<std::unique_ptr<DatasetStore>> OpenDatasetStore(const Config& config, con
   return OpenSqliteDatasetStore(StoreOptions(config, paths, std::max(4, config.job_workers + config.blocking_threads)));
 }
 
+Result<std::unique_ptr<AccessStore>> OpenAccessStore(const Config& config, const DataDirPaths& paths) {
+  return OpenSqliteAccessStore(StoreOptions(config, paths, std::max(4, config.blocking_threads)));
+}
+
 Result<std::unique_ptr<AuditStore>> OpenAuditStore(const Config& config, const DataDirPaths& paths) {
   return OpenSqliteAuditStore(StoreOptions(config, paths, 2));
 }

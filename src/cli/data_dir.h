@@ -14,6 +14,7 @@
 
 #include "common/status.h"
 #include "config/config.h"
+#include "meta/access_store.h"
 #include "meta/audit_store.h"
 #include "meta/dataset_store.h"
 #include "meta/job_store.h"
@@ -48,6 +49,7 @@ Result<int> LockDataDir(const DataDirPaths& paths);
 Result<std::unique_ptr<MetaStore>> OpenMetaStore(const Config& config, const DataDirPaths& paths);
 Result<std::unique_ptr<JobStore>> OpenJobStore(const Config& config, const DataDirPaths& paths);
 Result<std::unique_ptr<DatasetStore>> OpenDatasetStore(const Config& config, const DataDirPaths& paths);
+Result<std::unique_ptr<AccessStore>> OpenAccessStore(const Config& config, const DataDirPaths& paths);
 Result<std::unique_ptr<UploadStore>> OpenUploadStore(const Config& config, const DataDirPaths& paths);
 Result<std::unique_ptr<AuditStore>> OpenAuditStore(const Config& config, const DataDirPaths& paths);
 

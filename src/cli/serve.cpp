@@ -85,6 +85,8 @@ int RunServe(const ConfigFlags& flags) {
   if (!job_store.ok()) return fail(job_store.status());
   auto datasets = OpenDatasetStore(config, paths);
   if (!datasets.ok()) return fail(datasets.status());
+  auto access_store = OpenAccessStore(config, paths);
+  if (!access_store.ok()) return fail(access_store.status());
 
   const Clock& clock = SystemClock::Instance();
   IdentityService identity(**store, clock);
@@ -119,7 +121,7 @@ int RunServe(const ConfigFlags& flags) {
                                workers ? &workers->metrics() : nullptr);
 
   catalog::DatasetService dataset_service(
-      **datasets, **objects, job_service, clock,
+      **datasets, **access_store, **objects, job_service, clock,
       catalog::DatasetQuotas{config.ingest_tenant_storage_quota, config.quota_datasets, config.ingest_keep_versions,
                              config.ingest_max_upload_bytes});
   catalog::ResumableUploads resumable(**upload_store, dataset_service, clock,
@@ -156,17 +158,19 @@ int RunServe(const ConfigFlags& flags) {
   query_limits.max_result_bytes = static_cast<std::size_t>(config.query_max_result_bytes);
   query_limits.max_export_rows = config.query_max_export_rows;
   query::ResultCache result_cache(static_cast<std::size_t>(config.query_cache_bytes));
-  query::QueryService queries(**datasets, **objects, **guard, engines, result_cache, clock, query_limits);
+  query::QueryService queries(**datasets, **access_store, **objects, **guard, engines, result_cache, clock, query_limits);
 
   queries.set_audit(&audit_log);
 
   quota::RateLimiter rate_limiter(clock);
+  access::AccessService access_service(**access_store, **datasets, clock);
   http::HttpMetrics metrics;
   api::AppContext app{config,      clock,       **store,
                       **objects,   authenticator, identity,
                       metrics,     job_service, **job_store,
                       workers ? &workers->metrics() : nullptr, dataset_service, resumable, paths.uploads(),
-                      queries,     audit_log,   rate_limiter};
+                      queries,     audit_log,   rate_limiter,
+                      access_service};
   http::Router router(static_cast<std::size_t>(config.max_json_body_bytes));
   api::RegisterRoutes(router, app);
 

@@ -310,6 +310,7 @@ Result<std::string> Attempt::Run() {
   prepare.must_not_exist = request_.mode == Mode::kCreate;
   prepare.must_exist = request_.mode == Mode::kAppend;
   prepare.max_datasets = request_.max_datasets;
+  prepare.project_id = request_.project_id;
   QUARRY_ASSIGN_OR_RETURN(PreparedVersion prepared, datasets_.PrepareVersion(prepare, clock_.NowMillis()));
   prepared_ = prepared;
 

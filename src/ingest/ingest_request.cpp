@@ -5,6 +5,8 @@
 #include <charconv>
 #include <regex>
 
+#include "common/ids.h"
+
 namespace quarry::ingest {
 namespace {
 
@@ -83,6 +85,9 @@ Status Validate(const IngestRequest& r) {
     if (!IsTypeName(type)) return Bad("types", "'" + type + "' is not a type name; use e.g. BIGINT, DOUBLE, VARCHAR, DATE, DECIMAL(18,2)");
   }
   if (r.max_bad_rows < 0 || r.max_bad_rows > 1'000'000'000) return Bad("max_bad_rows", "use 0 to 1000000000");
+  if (!r.project_id.empty() && !LooksLikeId(r.project_id, "prj")) {
+    return Bad("project", "name the project by its id (prj_...); list them with GET /v1/projects");
+  }
   return Status::Ok();
 }
 
@@ -104,6 +109,7 @@ std::string ToJson(const IngestRequest& r) {
   for (const auto& [c, t] : r.types) types[c] = t;
   o["types"] = std::move(types);
   o["max_bad_rows"] = r.max_bad_rows;
+  if (!r.project_id.empty()) o["project_id"] = r.project_id;
   if (r.lines_checked_until > 0) o["lines_checked_until"] = r.lines_checked_until;
   if (r.storage_quota_bytes > 0) o["storage_quota_bytes"] = r.storage_quota_bytes;
   if (r.keep_versions > 0) o["keep_versions"] = r.keep_versions;
@@ -137,6 +143,7 @@ Result<IngestRequest> IngestRequestFromJson(const std::string& json) {
   }
   r.date_format = text("date_format");
   r.timestamp_format = text("timestamp_format");
+  r.project_id = text("project_id");
   if (auto* t = o.if_contains("types"); t && t->is_object()) {
     for (const auto& [k, v] : t->as_object()) {
       if (v.is_string()) r.types[std::string(k)] = std::string(v.as_string());
@@ -155,7 +162,7 @@ Result<IngestRequest> IngestRequestFromJson(const std::string& json) {
 
 Result<IngestRequest> IngestRequestFromQuery(const std::map<std::string, std::string>& query) {
   static const char* kKnown[] = {"mode", "format", "delimiter", "header", "null", "date_format",
-                                 "timestamp_format", "types", "max_bad_rows", "filename"};
+                                 "timestamp_format", "types", "max_bad_rows", "filename", "project"};
   for (const auto& [key, value] : query) {
     if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown)) {
       return Bad(key, "unknown parameter; see /openapi.json for the upload parameters");
@@ -182,6 +189,7 @@ Result<IngestRequest> IngestRequestFromQuery(const std::map<std::string, std::st
   r.date_format = get("date_format");
   r.timestamp_format = get("timestamp_format");
   r.filename = get("filename");
+  r.project_id = get("project");
   if (r.filename.size() > 255 || !IsPrintable(r.filename)) return Bad("filename", "at most 255 printable characters");
   if (const std::string types = get("types"); !types.empty()) {
     for (const std::string& pair : Split(types, ',')) {

@@ -27,6 +27,8 @@ struct IngestRequest {
   std::string timestamp_format;
   std::map<std::string, std::string> types;  // column -> DuckDB type name
   long long max_bad_rows = 0;
+  // The project a new dataset is created in ("prj_..."; empty: none). Only used by mode create.
+  std::string project_id;
   // Set by the server, never by users: every line of the upload before this offset (a line start)
   // was measured within the line limit as the bytes arrived, so the job does not read them again
   // for that.
@@ -47,7 +49,7 @@ std::string ToJson(const IngestRequest& request);
 Result<IngestRequest> IngestRequestFromJson(const std::string& json);
 
 // The request's options from URL query parameters (mode, format, delimiter, header, null,
-// date_format, timestamp_format, types as "col:TYPE,col2:TYPE", max_bad_rows). Dataset and
+// date_format, timestamp_format, types as "col:TYPE,col2:TYPE", max_bad_rows, project). Dataset and
 // upload path are set by the caller.
 Result<IngestRequest> IngestRequestFromQuery(const std::map<std::string, std::string>& query);
 

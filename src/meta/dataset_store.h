@@ -52,6 +52,13 @@ struct Dataset {
   std::int64_t byte_size = 0;   // of the current version
   UnixMillis created_at = 0;
   UnixMillis updated_at = 0;
+  std::string project_id;  // empty: in no project (visible to the whole tenant)
+};
+
+// Whose list of datasets (the visibility rule of docs/security.md "Projects, groups and grants").
+struct DatasetViewer {
+  std::string user_id;
+  bool sees_all = false;  // tenant owners and admins
 };
 
 struct PrepareVersionRequest {
@@ -65,6 +72,9 @@ struct PrepareVersionRequest {
   // being created) than this; else PayloadTooLarge "quota_exceeded". Checked in the transaction
   // that creates it, so concurrent uploads cannot pass it together.
   std::int64_t max_datasets = 0;
+  // The project a new dataset is created in (empty: none); ignored when the dataset exists.
+  // NotFound "project_not_found" when the project is gone.
+  std::string project_id;
 };
 
 struct PreparedVersion {
@@ -119,7 +129,13 @@ class DatasetStore {
   virtual Status DropPendingVersion(const std::string& dataset_id, int version) = 0;
 
   virtual Result<Dataset> GetDataset(const std::string& tenant_id, const std::string& name) = 0;
-  virtual Result<Page<Dataset>> ListDatasets(const std::string& tenant_id, const PageRequest& page) = 0;
+  // The datasets `viewer` may see, by name.
+  virtual Result<Page<Dataset>> ListDatasets(const std::string& tenant_id, const PageRequest& page,
+                                             const DatasetViewer& viewer) = 0;
+  // Moves the dataset into a project (project_id empty: out of any). NotFound "project_not_found"
+  // when the project is not the tenant's.
+  virtual Result<Dataset> SetDatasetProject(const std::string& tenant_id, const std::string& name,
+                                            const std::string& project_id, UnixMillis now) = 0;
   // Ready versions, newest first.
   virtual Result<std::vector<DatasetVersion>> ListVersions(const std::string& tenant_id, const std::string& name) = 0;
   virtual Result<DatasetVersion> GetVersion(const std::string& tenant_id, const std::string& name, int version) = 0;

@@ -1,5 +1,7 @@
 #include "query/query_service.h"
 
+#include "access/dataset_access.h"
+
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -175,7 +177,8 @@ Result<QueryService::Checked> QueryService::Check(const Principal& actor, const 
   Status lookup_failure;
   auto is_dataset = [&](const std::string& name) {
     if (out.resolved.count(name)) return true;
-    auto dataset = datasets_.GetDataset(tenant_id, name);
+    // Datasets the caller may not read (projects, grants) are unknown names, like missing ones.
+    auto dataset = access::ReadableDataset(datasets_, access_, actor, name);
     if (!dataset.ok()) {
       if (dataset.status().code() != "dataset_not_found") lookup_failure = dataset.status();
       return false;
@@ -530,7 +533,7 @@ Result<bool> QueryStream::Next(std::vector<engine::Row>* rows) {
 Result<QueryAnswer> QueryService::Preview(const Principal& actor, const std::string& dataset, std::int64_t rows) {
   QUARRY_RETURN_IF_ERROR(RequireMember(actor));
   // Resolve first, so a missing dataset is dataset_not_found like everywhere else.
-  QUARRY_RETURN_IF_ERROR(datasets_.GetDataset(actor.tenant.id, dataset).status());
+  QUARRY_RETURN_IF_ERROR(access::ReadableDataset(datasets_, access_, actor, dataset).status());
   QueryRequest request;
   request.sql = "SELECT * FROM " + engine::QuoteIdentifier(dataset);
   request.limit = rows;
@@ -543,7 +546,7 @@ bool QueryService::Visible(const Principal& actor, const Running& running) {
 
 Result<QueryAnswer> QueryService::Schema(const Principal& actor, const std::string& dataset) {
   QUARRY_RETURN_IF_ERROR(RequireMember(actor));
-  QUARRY_RETURN_IF_ERROR(datasets_.GetDataset(actor.tenant.id, dataset).status());
+  QUARRY_RETURN_IF_ERROR(access::ReadableDataset(datasets_, access_, actor, dataset).status());
   QueryRequest request;
   request.sql = "DESCRIBE " + engine::QuoteIdentifier(dataset);
   return Run(actor, request);

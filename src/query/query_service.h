@@ -32,6 +32,7 @@
 #include "auth/principal.h"
 #include "common/clock.h"
 #include "engine/engine.h"
+#include "meta/access_store.h"
 #include "meta/dataset_store.h"
 #include "query/result_cache.h"
 #include "query/statement_guard.h"
@@ -151,9 +152,9 @@ struct QueryAnswer {
 
 class QueryService {
  public:
-  QueryService(DatasetStore& datasets, ObjectStore& objects, StatementGuard& guard, TenantEngines& engines,
-               ResultCache& cache, const Clock& clock, QueryLimits limits)
-      : datasets_(datasets), objects_(objects), guard_(guard), engines_(engines), cache_(cache), clock_(clock),
+  QueryService(DatasetStore& datasets, AccessStore& access, ObjectStore& objects, StatementGuard& guard,
+               TenantEngines& engines, ResultCache& cache, const Clock& clock, QueryLimits limits)
+      : datasets_(datasets), access_(access), objects_(objects), guard_(guard), engines_(engines), cache_(cache), clock_(clock),
         limits_(limits) {}
 
   // Every query is recorded here (datasets read, rows, duration, the SQL or its hash), when set.
@@ -228,6 +229,7 @@ class QueryService {
   void Release(const std::string& tenant_id);
 
   DatasetStore& datasets_;
+  AccessStore& access_;
   ObjectStore& objects_;
   StatementGuard& guard_;
   TenantEngines& engines_;

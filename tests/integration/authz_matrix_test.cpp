@@ -65,6 +65,15 @@ class AuthzMatrix : public ::testing::Test {
     ASSERT_EQ(upload.status, 202) << upload.body;
     ingest_job_ = Str(Json(upload).at("id"));
     ASSERT_EQ(server_->WaitForJob(keys_[kOwner], ingest_job_), "succeeded");
+    // A project whose admin is the analyst (the viewer is no member), and a user without a key
+    // that membership routes add and remove.
+    project_ = ProjectId();
+    auto admin = Send(kOwner, "POST", "/v1/projects/" + project_ + "/members",
+                      R"({"user_id":")" + user_ids_[kAnalyst] + R"(","role":"admin"})");
+    ASSERT_EQ(admin.status, 200) << admin.body;
+    auto extra = Send(kOwner, "POST", "/v1/users", R"({"email":"extra@demo.io","role":"viewer"})");
+    ASSERT_EQ(extra.status, 201) << extra.body;
+    extra_user_ = Str(Json(extra).at("id"));
   }
 
   HttpResult Send(Caller caller, const std::string& method, const std::string& path, const std::string& body = "",
@@ -90,6 +99,34 @@ class AuthzMatrix : public ::testing::Test {
     EXPECT_EQ(r.status, 202) << r.body;
     return Str(Json(r).at("id"));
   }
+  std::string ProjectId() {
+    auto r = Send(kOwner, "POST", "/v1/projects", R"({"name":")" + Fresh("p") + R"("})");
+    EXPECT_EQ(r.status, 201) << r.body;
+    return Str(Json(r).at("id"));
+  }
+  std::string GroupId() {
+    auto r = Send(kOwner, "POST", "/v1/groups", R"({"name":")" + Fresh("g") + R"("})");
+    EXPECT_EQ(r.status, 201) << r.body;
+    return Str(Json(r).at("id"));
+  }
+  // The extra user, made a member of the project (or of a fresh group) by the owner.
+  std::string ProjectMemberPath() {
+    auto r = Send(kOwner, "POST", "/v1/projects/" + project_ + "/members",
+                  R"({"user_id":")" + extra_user_ + R"(","role":"viewer"})");
+    EXPECT_EQ(r.status, 200) << r.body;
+    return "/v1/projects/" + project_ + "/members/" + extra_user_;
+  }
+  std::string GroupMemberPath() {
+    const std::string group = GroupId();
+    auto r = Send(kOwner, "POST", "/v1/groups/" + group + "/members", R"({"user_id":")" + extra_user_ + R"("})");
+    EXPECT_EQ(r.status, 200) << r.body;
+    return "/v1/groups/" + group + "/members/" + extra_user_;
+  }
+  std::string GrantId() {
+    auto r = Send(kOwner, "POST", "/v1/datasets/d/grants", R"({"group_id":")" + GroupId() + R"("})");
+    EXPECT_EQ(r.status, 201) << r.body;
+    return Str(Json(r).at("id"));
+  }
   std::string PolicyId() {
     auto r = Send(kOwner, "POST", "/v1/datasets/d/policies", R"({"kind":"column","column":"region","action":"hash"})");
     EXPECT_EQ(r.status, 201) << r.body;
@@ -102,6 +139,8 @@ class AuthzMatrix : public ::testing::Test {
   std::array<std::string, kCallers> keys_;
   std::map<Caller, std::string> user_ids_;
   std::string ingest_job_;
+  std::string project_;
+  std::string extra_user_;
   int counter_ = 0;
 };
 
@@ -168,6 +207,48 @@ std::vector<Row> AuthzMatrix::Matrix() {
        {403, 404, 403, 403, 201, 201}},
       {"DELETE", "/v1/datasets/{name}/policies/{id}",
        [this](Caller) { return Call{"/v1/datasets/d/policies/" + PolicyId()}; }, {403, 404, 403, 403, 204, 204}},
+      // Projects: owners and admins create and delete; a project's admins (the analyst) manage it;
+      // to non-members (the viewer) it does not exist. Groups: owners and admins manage, members
+      // read. Grants: owners and admins, or the admins of the dataset's project ('d' is in none).
+      {"PATCH", "/v1/datasets/{name}", fixed("/v1/datasets/d", R"({"project_id":null})"), {403, 404, 403, 403, 200, 200}},
+      {"GET", "/v1/projects", fixed("/v1/projects"), {403, 200, 200, 200, 200, 200}},
+      {"POST", "/v1/projects", [this](Caller) { return Call{"/v1/projects", R"({"name":")" + Fresh("p") + R"("})"}; },
+       {403, 201, 403, 403, 201, 201}},
+      {"GET", "/v1/projects/{id}", [this](Caller) { return Call{"/v1/projects/" + project_}; },
+       {403, 404, 404, 200, 200, 200}},
+      {"PATCH", "/v1/projects/{id}", [this](Caller) { return Call{"/v1/projects/" + project_, R"({"description":"x"})"}; },
+       {403, 404, 404, 200, 200, 200}},
+      {"DELETE", "/v1/projects/{id}", [this](Caller) { return Call{"/v1/projects/" + ProjectId()}; },
+       {403, 404, 403, 403, 204, 204}},
+      {"GET", "/v1/projects/{id}/members", [this](Caller) { return Call{"/v1/projects/" + project_ + "/members"}; },
+       {403, 404, 404, 200, 200, 200}},
+      {"POST", "/v1/projects/{id}/members",
+       [this](Caller) {
+         return Call{"/v1/projects/" + project_ + "/members", R"({"user_id":")" + extra_user_ + R"(","role":"editor"})"};
+       },
+       {403, 404, 404, 200, 200, 200}},
+      {"DELETE", "/v1/projects/{id}/members/{member_id}", [this](Caller) { return Call{ProjectMemberPath()}; },
+       {403, 404, 404, 204, 204, 204}},
+      {"GET", "/v1/groups", fixed("/v1/groups"), {403, 200, 200, 200, 200, 200}},
+      {"POST", "/v1/groups", [this](Caller) { return Call{"/v1/groups", R"({"name":")" + Fresh("g") + R"("})"}; },
+       {403, 201, 403, 403, 201, 201}},
+      {"GET", "/v1/groups/{id}", [this](Caller) { return Call{"/v1/groups/" + GroupId()}; },
+       {403, 404, 200, 200, 200, 200}},
+      {"DELETE", "/v1/groups/{id}", [this](Caller) { return Call{"/v1/groups/" + GroupId()}; },
+       {403, 404, 403, 403, 204, 204}},
+      {"GET", "/v1/groups/{id}/members", [this](Caller) { return Call{"/v1/groups/" + GroupId() + "/members"}; },
+       {403, 404, 403, 403, 200, 200}},
+      {"POST", "/v1/groups/{id}/members",
+       [this](Caller) { return Call{"/v1/groups/" + GroupId() + "/members", R"({"user_id":")" + extra_user_ + R"("})"}; },
+       {403, 404, 403, 403, 200, 200}},
+      {"DELETE", "/v1/groups/{id}/members/{user_id}", [this](Caller) { return Call{GroupMemberPath()}; },
+       {403, 404, 403, 403, 204, 204}},
+      {"GET", "/v1/datasets/{name}/grants", fixed("/v1/datasets/d/grants"), {403, 404, 403, 403, 200, 200}},
+      {"POST", "/v1/datasets/{name}/grants",
+       [this](Caller) { return Call{"/v1/datasets/d/grants", R"({"group_id":")" + GroupId() + R"("})"}; },
+       {403, 404, 403, 403, 201, 201}},
+      {"DELETE", "/v1/datasets/{name}/grants/{id}", [this](Caller) { return Call{"/v1/datasets/d/grants/" + GrantId()}; },
+       {403, 404, 403, 403, 204, 204}},
       // Queries: members read; a dataset of another tenant does not exist for them.
       {"POST", "/v1/query", fixed("/v1/query", R"({"sql":"SELECT count(*) FROM d"})"), {403, 404, 200, 200, 200, 200}},
       {"GET", "/v1/queries", fixed("/v1/queries"), {403, 200, 200, 200, 200, 200}},

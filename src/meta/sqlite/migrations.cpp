@@ -281,6 +281,63 @@ const Migration kV9 = {
     },
 };
 
+// Version 10: projects, groups and grants (who inside a tenant may see which dataset). Members
+// and grantees are users or groups (`kind`); their ids never collide (usr_/grp_ prefixes), so a
+// group's memberships and grants are removed by id when it goes.
+const Migration kV10 = {
+    10,
+    {
+        "CREATE TABLE projects ("
+        " id TEXT PRIMARY KEY NOT NULL,"
+        " tenant_id TEXT NOT NULL REFERENCES tenants(id),"
+        " name TEXT NOT NULL,"
+        " description TEXT NOT NULL DEFAULT '',"
+        " created_by TEXT NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " updated_at BIGINT NOT NULL,"
+        " UNIQUE (tenant_id, name))",
+
+        "CREATE TABLE user_groups ("
+        " id TEXT PRIMARY KEY NOT NULL,"
+        " tenant_id TEXT NOT NULL REFERENCES tenants(id),"
+        " name TEXT NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " UNIQUE (tenant_id, name))",
+
+        "CREATE TABLE group_members ("
+        " group_id TEXT NOT NULL REFERENCES user_groups(id) ON DELETE CASCADE,"
+        " tenant_id TEXT NOT NULL,"
+        " user_id TEXT NOT NULL REFERENCES users(id),"
+        " added_at BIGINT NOT NULL,"
+        " PRIMARY KEY (group_id, user_id))",
+        "CREATE INDEX group_members_user ON group_members (user_id)",
+
+        "CREATE TABLE project_members ("
+        " project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,"
+        " tenant_id TEXT NOT NULL,"
+        " kind TEXT NOT NULL CHECK (kind IN ('user', 'group')),"
+        " member_id TEXT NOT NULL,"
+        " role TEXT NOT NULL CHECK (role IN ('admin', 'editor', 'viewer')),"
+        " added_at BIGINT NOT NULL,"
+        " PRIMARY KEY (project_id, member_id))",
+        "CREATE INDEX project_members_member ON project_members (member_id)",
+
+        "CREATE TABLE dataset_grants ("
+        " id TEXT PRIMARY KEY NOT NULL,"
+        " tenant_id TEXT NOT NULL,"
+        " dataset_id TEXT NOT NULL REFERENCES datasets(id) ON DELETE CASCADE,"
+        " kind TEXT NOT NULL CHECK (kind IN ('user', 'group')),"
+        " grantee_id TEXT NOT NULL,"
+        " created_by TEXT NOT NULL,"
+        " created_at BIGINT NOT NULL,"
+        " UNIQUE (dataset_id, grantee_id))",
+        "CREATE INDEX dataset_grants_grantee ON dataset_grants (grantee_id)",
+
+        "ALTER TABLE datasets ADD COLUMN project_id TEXT REFERENCES projects(id)",
+        "CREATE INDEX datasets_project ON datasets (project_id)",
+    },
+};
+
 Status SchemaTooNew(int found) {
   return FailedPrecondition(
       "schema_too_new",
@@ -300,7 +357,7 @@ Result<bool> IsApplied(Connection& conn, int version) {
 }  // namespace
 
 const std::vector<Migration>& Migrations() {
-  static const std::vector<Migration> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8, kV9};
+  static const std::vector<Migration> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8, kV9, kV10};
   return kMigrations;
 }
 

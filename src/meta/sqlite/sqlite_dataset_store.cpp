@@ -9,6 +9,7 @@
 #include "meta/sqlite/migrations.h"
 #include "meta/sqlite/sqlite_connection.h"
 #include "meta/sqlite/sqlite_meta_store.h"
+#include "meta/sqlite/sqlite_store_support.h"
 
 namespace quarry {
 namespace {
@@ -24,7 +25,7 @@ using sqlite::Statement;
 
 #define QUARRY_DATASET_COLUMNS                                                                  \
   "d.id, d.tenant_id, d.name, d.current_version, COALESCE(cv.row_count, 0), "                   \
-  "COALESCE(cv.byte_size, 0), d.created_at, d.updated_at"
+  "COALESCE(cv.byte_size, 0), d.created_at, d.updated_at, d.project_id"
 
 #define QUARRY_DATASET_FROM                                                      \
   " FROM datasets d LEFT JOIN dataset_versions cv ON cv.dataset_id = d.id AND " \
@@ -67,6 +68,7 @@ Dataset ReadDataset(const Statement& s) {
   d.byte_size = s.ColumnInt64(5);
   d.created_at = s.ColumnInt64(6);
   d.updated_at = s.ColumnInt64(7);
+  d.project_id = s.ColumnText(8);
   return d;
 }
 
@@ -90,6 +92,16 @@ Result<std::optional<Dataset>> FindDataset(Connection& conn, const std::string& 
   return std::optional<Dataset>(ReadDataset(stmt));
 }
 
+// The project is the tenant's.
+Status CheckProject(Connection& conn, const std::string& tenant_id, const std::string& project_id) {
+  QUARRY_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("SELECT 1 FROM projects WHERE id = ? AND tenant_id = ?"));
+  stmt.Bind(1, project_id).Bind(2, tenant_id);
+  QUARRY_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  QUARRY_RETURN_IF_ERROR(stmt.Run());
+  if (!row) return NotFound("project_not_found", "no such project; list them with GET /v1/projects");
+  return Status::Ok();
+}
+
 Result<Dataset> VisibleDataset(Connection& conn, const std::string& tenant_id, const std::string& name) {
   QUARRY_ASSIGN_OR_RETURN(std::optional<Dataset> found, FindDataset(conn, tenant_id, name));
   if (!found || found->current_version == 0) return DatasetNotFound();
@@ -100,10 +112,10 @@ std::string StoragePrefix(const std::string& tenant_id, const std::string& datas
   return "tenants/" + tenant_id + "/datasets/" + dataset_id + "/v" + std::to_string(version) + "/";
 }
 
-class SqliteDatasetStore final : public DatasetStore {
+class SqliteDatasetStore final : public DatasetStore, private sqlite::PooledStore {
  public:
   SqliteDatasetStore(const SqliteOptions& options, std::unique_ptr<Connection> first)
-      : pool_(options.path, options.busy_timeout_ms, options.max_connections, std::move(first)) {}
+      : PooledStore(options, std::move(first)) {}
 
   Result<PreparedVersion> PrepareVersion(const PrepareVersionRequest& r, UnixMillis now) override {
     std::optional<PreparedVersion> out;
@@ -144,11 +156,13 @@ class SqliteDatasetStore final : public DatasetStore {
         }
         Dataset created;
         created.id = NewId("ds", now);
-        QUARRY_ASSIGN_OR_RETURN(Statement insert,
-                                conn.Prepare("INSERT INTO datasets (id, tenant_id, name, created_at, updated_at)"
-                                             " VALUES (?, ?, ?, ?, ?)"));
+        if (!r.project_id.empty()) QUARRY_RETURN_IF_ERROR(CheckProject(conn, r.tenant_id, r.project_id));
+        QUARRY_ASSIGN_OR_RETURN(Statement insert, conn.Prepare("INSERT INTO datasets (id, tenant_id, name, created_at,"
+                                                               " updated_at, project_id) VALUES (?, ?, ?, ?, ?, ?)"));
         insert.Bind(1, created.id).Bind(2, r.tenant_id).Bind(3, r.name).Bind(4, now).Bind(5, now);
+        insert.BindTextOrNull(6, r.project_id);
         QUARRY_RETURN_IF_ERROR(insert.Run());
+        created.project_id = r.project_id;
         dataset = created;
       }
       QUARRY_ASSIGN_OR_RETURN(Statement bump, conn.Prepare("UPDATE datasets SET next_version = next_version + 1"
@@ -241,14 +255,26 @@ class SqliteDatasetStore final : public DatasetStore {
     return Read<Dataset>([&](Connection& conn) { return VisibleDataset(conn, tenant_id, name); });
   }
 
-  Result<Page<Dataset>> ListDatasets(const std::string& tenant_id, const PageRequest& page) override {
+  Result<Page<Dataset>> ListDatasets(const std::string& tenant_id, const PageRequest& page,
+                                     const DatasetViewer& viewer) override {
     return Read<Page<Dataset>>([&](Connection& conn) -> Result<Page<Dataset>> {
       const int limit = std::clamp(page.limit, 1, 1000);
-      QUARRY_ASSIGN_OR_RETURN(Statement stmt,
-                              conn.Prepare("SELECT " QUARRY_DATASET_COLUMNS QUARRY_DATASET_FROM
-                                           " WHERE d.tenant_id = ? AND d.current_version > 0 AND d.name > ?"
-                                           " ORDER BY d.name LIMIT ?"));
-      stmt.Bind(1, tenant_id).Bind(2, page.after_id).Bind(3, limit + 1);
+      // The visibility rule (meta/access_store.h): outside any project, or the viewer (directly
+      // or through a group) is a member of the project or holds a grant.
+      QUARRY_ASSIGN_OR_RETURN(
+          Statement stmt,
+          conn.Prepare("WITH me(id) AS (SELECT ?4 UNION ALL SELECT group_id FROM group_members"
+                       " WHERE user_id = ?4 AND tenant_id = ?1)"
+                       " SELECT " QUARRY_DATASET_COLUMNS QUARRY_DATASET_FROM
+                       " WHERE d.tenant_id = ?1 AND d.current_version > 0 AND d.name > ?2"
+                       " AND (?5 OR d.project_id IS NULL"
+                       " OR EXISTS (SELECT 1 FROM project_members pm WHERE pm.project_id = d.project_id"
+                       " AND pm.member_id IN (SELECT id FROM me))"
+                       " OR EXISTS (SELECT 1 FROM dataset_grants g WHERE g.dataset_id = d.id"
+                       " AND g.grantee_id IN (SELECT id FROM me)))"
+                       " ORDER BY d.name LIMIT ?3"));
+      stmt.Bind(1, tenant_id).Bind(2, page.after_id).Bind(3, limit + 1).Bind(4, viewer.user_id);
+      stmt.Bind(5, viewer.sees_all ? 1 : 0);
       Page<Dataset> out;
       while (true) {
         QUARRY_ASSIGN_OR_RETURN(bool row, stmt.Step());
@@ -261,6 +287,22 @@ class SqliteDatasetStore final : public DatasetStore {
       }
       return out;
     });
+  }
+
+  Result<Dataset> SetDatasetProject(const std::string& tenant_id, const std::string& name,
+                                    const std::string& project_id, UnixMillis now) override {
+    std::optional<Dataset> out;
+    QUARRY_RETURN_IF_ERROR(Write([&](Connection& conn) -> Status {
+      QUARRY_ASSIGN_OR_RETURN(Dataset dataset, VisibleDataset(conn, tenant_id, name));
+      if (!project_id.empty()) QUARRY_RETURN_IF_ERROR(CheckProject(conn, tenant_id, project_id));
+      QUARRY_ASSIGN_OR_RETURN(Statement stmt,
+                              conn.Prepare("UPDATE datasets SET project_id = ?, updated_at = ? WHERE id = ?"));
+      stmt.BindTextOrNull(1, project_id).Bind(2, now).Bind(3, dataset.id);
+      QUARRY_RETURN_IF_ERROR(stmt.Run());
+      QUARRY_ASSIGN_OR_RETURN(out, VisibleDataset(conn, tenant_id, name));
+      return Status::Ok();
+    }));
+    return std::move(*out);
   }
 
   Result<std::vector<DatasetVersion>> ListVersions(const std::string& tenant_id, const std::string& name) override {
@@ -452,20 +494,6 @@ class SqliteDatasetStore final : public DatasetStore {
     return v;
   }
 
-  template <typename F>
-  Status Write(F&& fn) {
-    QUARRY_ASSIGN_OR_RETURN(ConnectionPool::Lease lease, pool_.Acquire());
-    Connection& conn = *lease;
-    return Atomically(conn, [&] { return fn(conn); });
-  }
-
-  template <typename T, typename F>
-  Result<T> Read(F&& fn) {
-    QUARRY_ASSIGN_OR_RETURN(ConnectionPool::Lease lease, pool_.Acquire());
-    return fn(*lease);
-  }
-
-  ConnectionPool pool_;
 };
 
 }  // namespace

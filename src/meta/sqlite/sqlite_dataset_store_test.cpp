@@ -90,7 +90,7 @@ TEST_F(SqliteDatasetStoreTest, PreparedVersionsAreInvisibleUntilPublished) {
   EXPECT_EQ(prepared->base_version, 0);
   EXPECT_EQ(prepared->storage_prefix, "tenants/" + a_ + "/datasets/" + prepared->dataset_id + "/v1/");
   EXPECT_EQ(datasets_->GetDataset(a_, "sales").status().code(), "dataset_not_found");
-  EXPECT_TRUE(datasets_->ListDatasets(a_, {})->items.empty());
+  EXPECT_TRUE(datasets_->ListDatasets(a_, {}, {"", true})->items.empty());
 
   ASSERT_TRUE(datasets_->PublishVersion(Publish(a_, *prepared, job, 42), kT0 + 5).ok());
   auto dataset = datasets_->GetDataset(a_, "sales");
@@ -198,7 +198,7 @@ TEST_F(SqliteDatasetStoreTest, TenantsNeverSeeEachOthersDatasets) {
   EXPECT_EQ(datasets_->ListVersions(b_, "sales").status().code(), "dataset_not_found");
   EXPECT_EQ(datasets_->Rollback(b_, "sales", 1, kT0).status().code(), "dataset_not_found");
   EXPECT_EQ(datasets_->DeleteDataset(b_, "sales").status().code(), "dataset_not_found");
-  EXPECT_TRUE(datasets_->ListDatasets(b_, {})->items.empty());
+  EXPECT_TRUE(datasets_->ListDatasets(b_, {}, {"", true})->items.empty());
   // The same name in another tenant is another dataset.
   PublishNew(b_, "sales", 3);
   EXPECT_EQ(datasets_->GetDataset(a_, "sales")->row_count, 10);

@@ -7,6 +7,7 @@
 
 #include "meta/sqlite/migrations.h"
 #include "meta/sqlite/sqlite_connection.h"
+#include "meta/sqlite/sqlite_store_support.h"
 
 namespace quarry {
 namespace {
@@ -15,6 +16,7 @@ using sqlite::Atomically;
 using sqlite::Connection;
 using sqlite::ConnectionPool;
 using sqlite::Constraint;
+using sqlite::FetchPage;
 using sqlite::Statement;
 
 constexpr int kMaxPageLimit = 1000;
@@ -121,22 +123,6 @@ Result<T> FetchOne(Statement& stmt, Result<T> (*read)(const Statement&), Status 
 }
 
 int ClampLimit(int limit) { return std::clamp(limit, 1, kMaxPageLimit); }
-
-// `stmt` selects up to limit + 1 rows in id order; the extra row only signals that more follow.
-template <typename T>
-Result<Page<T>> FetchPage(Statement& stmt, int limit, Result<T> (*read)(const Statement&)) {
-  Page<T> page;
-  while (true) {
-    QUARRY_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) return page;
-    if (page.items.size() == static_cast<std::size_t>(limit)) {
-      page.next_cursor = page.items.back().id;
-      return page;
-    }
-    QUARRY_ASSIGN_OR_RETURN(T item, read(stmt));
-    page.items.push_back(std::move(item));
-  }
-}
 
 Status BumpIdentityEpoch(Connection& conn) {
   QUARRY_ASSIGN_OR_RETURN(

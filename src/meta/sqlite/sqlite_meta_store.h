@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "meta/access_store.h"
 #include "meta/audit_store.h"
 #include "meta/dataset_store.h"
 #include "meta/job_store.h"
@@ -44,5 +45,7 @@ Result<std::unique_ptr<DatasetStore>> OpenSqliteDatasetStore(const SqliteOptions
 // Opens (and migrates) the resumable-upload store on the metadata database file.
 Result<std::unique_ptr<UploadStore>> OpenSqliteUploadStore(const SqliteOptions& options);
 Result<std::unique_ptr<AuditStore>> OpenSqliteAuditStore(const SqliteOptions& options);
+// Opens (and migrates) the store of projects, groups and grants on the metadata database file.
+Result<std::unique_ptr<AccessStore>> OpenSqliteAccessStore(const SqliteOptions& options);
 
 }  // namespace quarry
