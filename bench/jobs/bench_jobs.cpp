@@ -100,6 +100,9 @@ class TimedStore final : public JobStore {
     return inner_.RunningAttempts(l);
   }
   Result<int> TenantWeight(const std::string& t) override { return inner_.TenantWeight(t); }
+  Status SetTenantRunningCap(const std::string& t, std::optional<int> cap) override {
+    return inner_.SetTenantRunningCap(t, cap);
+  }
   Result<std::pair<std::int64_t, std::int64_t>> TenantJobCounts(const std::string& t) override {
     return inner_.TenantJobCounts(t);
   }

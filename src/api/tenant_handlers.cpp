@@ -77,6 +77,10 @@ void RegisterTenantRoutes(http::Router& router, AppContext& app) {
                   Status set = app.jobs.SetTenantWeight(p, updated->id, static_cast<int>(**weight));
                   if (!set.ok()) return Problem(req, set);
                 }
+                if (updated.ok() && quotas) {
+                  Status applied = app.jobs.ApplyTenantQuotas(p, *updated);
+                  if (!applied.ok()) return Problem(req, applied);
+                }
                 return TenantWithWeight(app, req, p, updated);
               })});
 }

@@ -24,6 +24,7 @@ void RegisterUsageRoutes(http::Router& router, AppContext& app) {
                     {"versions_kept", entry(datasets->versions_kept, std::nullopt)},
                     {"upload_bytes", entry(datasets->upload_bytes, std::nullopt)},
                     {"queued_jobs", entry(jobs->max_queued, jobs->queued)},
+                    {"running_jobs", entry(jobs->max_running, jobs->running)},
                     {"concurrent_queries", entry(queries.max_concurrent, queries.running)},
                     {"statement_timeout_ms", entry(queries.statement_timeout_ms, std::nullopt)},
                     {"result_rows", entry(queries.result_rows, std::nullopt)},

@@ -34,6 +34,7 @@ jobs::WorkerPoolOptions WorkerOptionsFrom(const Config& c, const DataDirPaths& p
 jobs::JobServiceOptions JobServiceOptionsFrom(const Config& c) {
   jobs::JobServiceOptions o;
   o.max_queued_per_tenant = c.job_max_queued_per_tenant;
+  o.max_running_per_tenant = c.job_max_running_per_tenant;
   o.workers = std::max(1, c.job_workers);
   return o;
 }

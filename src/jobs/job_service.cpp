@@ -29,7 +29,8 @@ Status JobService::RequireMember(const Principal& actor) const {
 Result<JobService::JobUsage> JobService::Usage(const Principal& actor) {
   QUARRY_RETURN_IF_ERROR(RequireMember(actor));
   QUARRY_ASSIGN_OR_RETURN(auto counts, store_.TenantJobCounts(actor.tenant.id));
-  return JobUsage{counts.first, counts.second, quota::Value(actor.tenant, "queued_jobs", options_.max_queued_per_tenant)};
+  return JobUsage{counts.first, counts.second, quota::Value(actor.tenant, "queued_jobs", options_.max_queued_per_tenant),
+                  quota::Value(actor.tenant, "running_jobs", options_.max_running_per_tenant)};
 }
 
 Status JobService::SetTenantWeight(const Principal& actor, const std::string& tenant_id, int weight) {
@@ -38,6 +39,12 @@ Status JobService::SetTenantWeight(const Principal& actor, const std::string& te
     return InvalidArgument("invalid_weight", "job_weight must be between 1 and " + std::to_string(kMaxTenantWeight));
   }
   return store_.SetTenantWeight(tenant_id, weight);
+}
+
+Status JobService::ApplyTenantQuotas(const Principal& actor, const Tenant& tenant) {
+  QUARRY_RETURN_IF_ERROR(RequireOperator(actor));
+  const std::int64_t cap = quota::Value(tenant, "running_jobs", -1);  // -1: no override
+  return store_.SetTenantRunningCap(tenant.id, cap > 0 ? std::optional<int>(static_cast<int>(cap)) : std::nullopt);
 }
 
 Result<int> JobService::TenantWeight(const Principal& actor, const std::string& tenant_id) {

@@ -22,6 +22,7 @@ namespace quarry::jobs {
 
 struct JobServiceOptions {
   int max_queued_per_tenant = 10'000;
+  int max_running_per_tenant = 2;  // the workers' default of the quota 'running_jobs
   std::chrono::milliseconds idempotency_window{24 * 3'600'000LL};
   int workers = 2;                       // for start-time estimates
   std::size_t max_payload_bytes = 64 * 1024;
@@ -64,15 +65,18 @@ class JobService {
   // The job's events after `after_seq` (see JobStore::ListEvents), with the same visibility as Get.
   Result<std::vector<JobEvent>> Events(const Principal& actor, const std::string& job_id, std::int64_t after_seq,
                                        int limit);
-  // The caller's tenant's queued and running jobs, and its quota 'queued_jobs'.
+  // The caller's tenant's queued and running jobs, and its quotas 'queued_jobs', 'running_jobs'.
   struct JobUsage {
-    std::int64_t queued = 0, running = 0, max_queued = 0;
+    std::int64_t queued = 0, running = 0, max_queued = 0, max_running = 0;
   };
   Result<JobUsage> Usage(const Principal& actor);
   // The operator sets a tenant's weight in the fair claim (1-1000; see JobStore::SetTenantWeight).
   // The caller has checked that the tenant exists.
   Status SetTenantWeight(const Principal& actor, const std::string& tenant_id, int weight);
   Result<int> TenantWeight(const Principal& actor, const std::string& tenant_id);
+  // After the operator changed a tenant's quotas: hands its 'running_jobs' override (or its
+  // absence) to the fair claim (JobStore::SetTenantRunningCap).
+  Status ApplyTenantQuotas(const Principal& actor, const Tenant& tenant);
 
  private:
   Status RequireMember(const Principal& actor) const;

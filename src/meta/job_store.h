@@ -54,7 +54,7 @@ struct ClaimRequest {
   std::chrono::milliseconds lease{30'000};
   std::vector<std::string> kinds;          // kinds this worker can run
   std::map<std::string, int> kind_limits;  // running at once across all workers; absent: no limit
-  int max_running_per_tenant = 1'000'000;
+  int max_running_per_tenant = 1'000'000;  // unless the tenant has its own (SetTenantRunningCap)
   // Claim batching, for kinds whose jobs take well under a millisecond or so: when the first job
   // claimed is of one of `batch_kinds`, up to `max_batch - 1` more jobs of those kinds are claimed
   // in the same transaction, each in fair order after the ones before it (so caps, kind limits and
@@ -200,6 +200,9 @@ class JobStore {
   // from then on. NotFound "tenant_not_found" for an unknown tenant.
   virtual Status SetTenantWeight(const std::string& tenant_id, int weight) = 0;
   virtual Result<int> TenantWeight(const std::string& tenant_id) = 0;
+  // The tenant's own cap on running jobs (its quota 'running_jobs'), replacing the claiming
+  // worker's max_running_per_tenant; nullopt goes back to that. NotFound "tenant_not_found".
+  virtual Status SetTenantRunningCap(const std::string& tenant_id, std::optional<int> cap) = 0;
   // The tenant's queued and running jobs now (its counters).
   virtual Result<std::pair<std::int64_t, std::int64_t>> TenantJobCounts(const std::string& tenant_id) = 0;
 };

@@ -13,6 +13,7 @@ const std::vector<QuotaSpec>& Specs() {
       {"versions_kept", 1, 1'000'000, "versions kept per dataset"},
       {"upload_bytes", 1, 1LL << 50, "bytes of one upload"},
       {"queued_jobs", 1, 10'000'000, "queued jobs"},
+      {"running_jobs", 1, 10'000, "jobs running at once"},
       {"concurrent_queries", 1, 10'000, "queries running at once"},
       {"statement_timeout_ms", 1, 24LL * 3'600'000, "milliseconds a statement may run"},
       {"result_rows", 1, 100'000'000, "rows of one answer"},

@@ -81,7 +81,7 @@ TEST_F(QuotasApi, TheOperatorOverridesDefaultsPerTenantAndUsageShowsThem) {
   auto usage = Usage();
   EXPECT_EQ(usage.at("quotas").at("datasets").at("limit"), 10'000) << "the server's default";
   EXPECT_EQ(usage.at("quotas").at("datasets").at("used"), 0);
-  for (const char* name : {"storage_bytes", "datasets", "versions_kept", "upload_bytes", "queued_jobs",
+  for (const char* name : {"storage_bytes", "datasets", "versions_kept", "upload_bytes", "queued_jobs", "running_jobs",
                            "concurrent_queries", "statement_timeout_ms", "result_rows", "query_memory_bytes",
                            "requests_per_second"}) {
     EXPECT_TRUE(usage.at("quotas").as_object().contains(name)) << name;
@@ -159,6 +159,36 @@ TEST_F(QuotasApi, TheQueryMemoryQuotaBoundsTheTenantsEngine) {
   EXPECT_EQ(refused.status, 429) << refused.body.substr(0, 300);
   EXPECT_EQ(Str(Json(refused).at("code")), "query_memory_exceeded");
   EXPECT_EQ(server_->Request("POST", "/v1/query", owner_, R"({"sql":"SELECT 1"})").status, 200);
+}
+
+TEST_F(QuotasApi, RunningJobsCapsTheTenantsJobsRunningAtOnce) {
+  EXPECT_EQ(Usage().at("quotas").at("running_jobs").at("limit"), 2) << "jobs.max_running_per_tenant";
+  SetQuotas(R"({"running_jobs": 1})");
+  EXPECT_EQ(Usage().at("quotas").at("running_jobs").at("limit"), 1);
+  // Two long jobs, two idle workers: only one runs while the other stays queued.
+  std::vector<std::string> ids;
+  for (int i = 0; i < 2; ++i) {
+    auto r = server_->Request("POST", "/v1/jobs", owner_, R"({"kind":"sleep","payload":{"ms":60000}})");
+    ASSERT_EQ(r.status, 202) << r.body;
+    ids.push_back(Str(Json(r).at("id")));
+  }
+  auto states = [&] {
+    std::map<std::string, int> count;
+    for (const auto& id : ids) ++count[Str(Json(server_->Request("GET", "/v1/jobs/" + id, owner_)).at("state"))];
+    return count;
+  };
+  // Wait until one runs; the other must still be queued after the workers claimed what they may
+  // (a later claim of either worker would run it: the running count is read again then).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (states()["running"] == 0 && std::chrono::steady_clock::now() < deadline) {
+  }
+  EXPECT_EQ(states()["running"], 1);
+  EXPECT_EQ(Usage().at("quotas").at("running_jobs").at("used"), 1);
+  SetQuotas(R"({"running_jobs": null})");
+  while (states()["running"] < 2 && std::chrono::steady_clock::now() < deadline) {
+  }
+  EXPECT_EQ(states()["running"], 2) << "back to the default of 2";
+  for (const auto& id : ids) (void)server_->Request("POST", "/v1/jobs/" + id + "/cancel", owner_);
 }
 
 TEST_F(QuotasApi, QueuedJobsAndRequestsPerSecondAnswer429) {

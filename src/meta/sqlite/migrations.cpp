@@ -281,7 +281,8 @@ const Migration kV9 = {
     },
 };
 
-// Version 10: projects, groups and grants (who inside a tenant may see which dataset). Members
+// Version 10: projects, groups and grants (who inside a tenant may see which dataset), and the
+// per-tenant running-jobs cap. Members
 // and grantees are users or groups (`kind`); their ids never collide (usr_/grp_ prefixes), so a
 // group's memberships and grants are removed by id when it goes.
 const Migration kV10 = {
@@ -335,6 +336,9 @@ const Migration kV10 = {
 
         "ALTER TABLE datasets ADD COLUMN project_id TEXT REFERENCES projects(id)",
         "CREATE INDEX datasets_project ON datasets (project_id)",
+
+        // The tenant's quota 'running_jobs' (NULL: the claiming worker's max_running_per_tenant).
+        "ALTER TABLE job_tenants ADD COLUMN max_running BIGINT",
     },
 };
 

@@ -37,18 +37,19 @@ struct Candidate {
   std::int64_t running = 0;
 };
 
-// The next page of tenants that have queued jobs and are below their running cap, in fair order,
+// The next page of tenants that have queued jobs and are below their running cap (their own, else
+// `max_running`), in fair order,
 // starting after `after` (from the start when nullopt).
 Result<std::vector<Candidate>> CandidatePage(Connection& conn, int max_running,
                                              const std::optional<Candidate>& after) {
   auto prepared = after ? conn.Prepare(
                               "SELECT tenant_id, pass, running FROM job_tenants"
-                              " WHERE queued > 0 AND running < ?1"
+                              " WHERE queued > 0 AND running < COALESCE(max_running, ?1)"
                               " AND (pass, running, tenant_id) > (?2, ?3, ?4)"
                               " ORDER BY pass, running, tenant_id LIMIT ?5")
                         : conn.Prepare(
                               "SELECT tenant_id, pass, running FROM job_tenants"
-                              " WHERE queued > 0 AND running < ?1"
+                              " WHERE queued > 0 AND running < COALESCE(max_running, ?1)"
                               " ORDER BY pass, running, tenant_id LIMIT ?5");
   if (!prepared.ok()) return prepared.status();
   Statement& stmt = *prepared;

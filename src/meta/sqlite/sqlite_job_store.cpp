@@ -314,6 +314,24 @@ Status SqliteJobStore::SetTenantWeight(const std::string& tenant_id, int weight)
   return done.status();
 }
 
+Status SqliteJobStore::SetTenantRunningCap(const std::string& tenant_id, std::optional<int> cap) {
+  if (cap && *cap < 1) return InvalidArgument("invalid_cap", "a tenant's running-jobs cap is at least 1");
+  auto done = Write<bool>([&](Connection& conn) -> Result<bool> {
+    QUARRY_RETURN_IF_ERROR(EnsureTenantRow(conn, tenant_id));
+    QUARRY_ASSIGN_OR_RETURN(Statement stmt,
+                            conn.Prepare("UPDATE job_tenants SET max_running = ? WHERE tenant_id = ?"));
+    if (cap) {
+      stmt.Bind(1, *cap);
+    } else {
+      stmt.BindNull(1);
+    }
+    stmt.Bind(2, tenant_id);
+    QUARRY_RETURN_IF_ERROR(stmt.Run());
+    return true;
+  });
+  return done.status();
+}
+
 Result<int> SqliteJobStore::TenantWeight(const std::string& tenant_id) {
   return Read<int>([&](Connection& conn) -> Result<int> {
     QUARRY_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("SELECT weight FROM job_tenants WHERE tenant_id = ?"));

@@ -97,6 +97,7 @@ class SqliteJobStore final : public JobStore {
   Result<std::vector<std::pair<std::string, std::int64_t>>> RunningAttempts(int limit) override;
   Status SetTenantWeight(const std::string& tenant_id, int weight) override;
   Result<int> TenantWeight(const std::string& tenant_id) override;
+  Status SetTenantRunningCap(const std::string& tenant_id, std::optional<int> cap) override;
   Result<std::pair<std::int64_t, std::int64_t>> TenantJobCounts(const std::string& tenant_id) override;
 
  private:

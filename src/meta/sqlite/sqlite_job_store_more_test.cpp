@@ -134,6 +134,31 @@ TEST_F(SqliteJobStoreMoreTest, LongerAttemptsCostMore) {
   EXPECT_LE(claims[b_], 8);
 }
 
+TEST_F(SqliteJobStoreMoreTest, ATenantsOwnRunningCapReplacesTheWorkersDefault) {
+  UnixMillis now = kT0;
+  for (int i = 0; i < 3; ++i) Enqueue(Spec(a_), now++);
+  for (int i = 0; i < 3; ++i) Enqueue(Spec(b_), now++);
+  ASSERT_OK(store_->SetTenantRunningCap(a_, 1));
+  ASSERT_OK(store_->SetTenantRunningCap(b_, 3));
+  EXPECT_EQ(store_->SetTenantRunningCap(a_, 0).code(), "invalid_cap");
+  // Workers allow 2 per tenant: alpha gets 1 (its own cap), bravo 3 (its own, above the default).
+  std::map<std::string, int> running;
+  for (int i = 0; i < 6; ++i) {
+    auto job = store_->Claim(Req({"noop"}, "w1", 2), now);
+    ASSERT_TRUE(job.ok());
+    if (!*job) break;
+    ++running[(*job)->tenant_id];
+  }
+  EXPECT_EQ(running[a_], 1);
+  EXPECT_EQ(running[b_], 3);
+  // Back to the default: alpha may run a second one.
+  ASSERT_OK(store_->SetTenantRunningCap(a_, std::nullopt));
+  auto job = store_->Claim(Req({"noop"}, "w1", 2), now);
+  ASSERT_TRUE(job.ok() && *job);
+  EXPECT_EQ((*job)->tenant_id, a_);
+  EXPECT_EQ(store_->SetTenantRunningCap("ten_unknown", 1).code(), "tenant_not_found");
+}
+
 TEST_F(SqliteJobStoreMoreTest, WeightScalesTheShare) {
   EXPECT_EQ(*store_->TenantWeight(a_), 1);
   ASSERT_OK(store_->SetTenantWeight(a_, 3));
