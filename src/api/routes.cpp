@@ -13,6 +13,7 @@ void RegisterUploadRoutes(http::Router& router, AppContext& app);
 void RegisterQueryRoutes(http::Router& router, AppContext& app);
 void RegisterAuditRoutes(http::Router& router, AppContext& app);
 void RegisterUsageRoutes(http::Router& router, AppContext& app);
+void RegisterSessionRoutes(http::Router& router, AppContext& app);
 
 void RegisterRoutes(http::Router& router, AppContext& app) {
   RegisterSystemRoutes(router, app);
@@ -26,6 +27,7 @@ void RegisterRoutes(http::Router& router, AppContext& app) {
   RegisterQueryRoutes(router, app);
   RegisterAuditRoutes(router, app);
   RegisterUsageRoutes(router, app);
+  RegisterSessionRoutes(router, app);
 }
 
 }  // namespace quarry::api
