@@ -16,6 +16,7 @@
 #include "http/http.h"
 #include "http/metrics.h"
 #include "identity/identity_service.h"
+#include "identity/session_service.h"
 #include "jobs/job_service.h"
 #include "meta/meta_store.h"
 #include "query/query_service.h"
@@ -42,6 +43,7 @@ struct AppContext {
   audit::AuditLog& audit;                     // the security-relevant events of every request
   quota::RateLimiter& rate_limiter;           // requests per second per API key
   access::AccessService& access;              // projects, groups, grants
+  SessionService& sessions;                   // web sign-in: sessions and passwords
 };
 
 void RegisterRoutes(http::Router& router, AppContext& app);

@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "api/session_cookie.h"
+
 #include <map>
 
 namespace quarry::api {
@@ -33,6 +35,8 @@ const std::map<std::string, AuditKind>& Kinds() {
       {"POST /v1/users", {"user.create", true}},
       {"PATCH /v1/users/{id}", {"user.update", true}},
       {"PUT /v1/users/{id}/attributes", {"user.attributes", true}},
+      {"PUT /v1/users/{id}/password", {"user.password", false}},  // never the body: passwords
+      {"DELETE /v1/sessions/current", {"session.revoke", false}},
       {"POST /v1/keys", {"key.create", true}},
       {"DELETE /v1/keys/{id}", {"key.revoke", false}},
       {"PUT /v1/datasets/{name}/data", {"dataset.upload", false}},
@@ -119,11 +123,29 @@ Status AdmitRate(AppContext& app, const Principal& p) {
                                 quota::Value(p.tenant, "requests_per_second", app.config.quota_requests_per_second));
 }
 
+// The request's principal: from `Authorization: Bearer <key>` when the header is present,
+// otherwise from the session cookie, whose unsafe requests must pass the CSRF rule (a refusal is
+// audited like any 403).
+Result<std::shared_ptr<const Principal>> AuthenticateRequest(AppContext& app, const http::Request& request) {
+  const std::string_view authorization = request.headers.Get("Authorization");
+  std::optional<std::string> cookie;
+  if (authorization.empty()) cookie = SessionCookie(request);
+  if (!cookie) return app.authenticator.Authenticate(authorization);
+  QUARRY_ASSIGN_OR_RETURN(auto principal, app.authenticator.AuthenticateSession(*cookie));
+  if (IsUnsafeMethod(request.method)) {
+    if (Status csrf = CheckCsrf(request, *cookie); !csrf.ok()) {
+      RecordAudit(app, request, *principal, http::Response::Problem(csrf, request));
+      return csrf;
+    }
+  }
+  return principal;
+}
+
 }  // namespace
 
 http::UploadPreparer AuthedUpload(AppContext& app, AuthedPreparer preparer) {
   return [&app, preparer = std::move(preparer)](http::Request& request) -> Result<http::UploadTarget> {
-    QUARRY_ASSIGN_OR_RETURN(auto principal, app.authenticator.Authenticate(request.headers.Get("Authorization")));
+    QUARRY_ASSIGN_OR_RETURN(auto principal, AuthenticateRequest(app, request));
     const Principal& p = *principal;
     QUARRY_RETURN_IF_ERROR(AdmitRate(app, p));
     Result<http::UploadTarget> target = preparer(request, p);
@@ -136,10 +158,13 @@ http::UploadPreparer AuthedUpload(AppContext& app, AuthedPreparer preparer) {
 
 http::Handler Authed(AppContext& app, AuthedHandler handler) {
   return [&app, handler = std::move(handler)](http::Request& request) {
-    auto principal = app.authenticator.Authenticate(request.headers.Get("Authorization"));
+    auto principal = AuthenticateRequest(app, request);
     if (!principal.ok()) {
       http::Response response = http::Response::Problem(principal.status(), request);
       if (response.status == 401) response.headers.emplace_back("WWW-Authenticate", "Bearer");
+      if (principal.status().code() == "invalid_session") {
+        response.headers.emplace_back("Set-Cookie", ClearSessionCookieHeader(app.config.auth_cookie_secure));
+      }
       return response;
     }
     const Principal& p = **principal;

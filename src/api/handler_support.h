@@ -12,7 +12,9 @@ namespace quarry::api {
 using AuthedHandler = std::function<http::Response(http::Request&, const Principal&)>;
 
 // Authenticates the request (401/403 problem on failure) and adds tenant and key ids to the
-// access log line, then runs `handler`.
+// access log line, then runs `handler`. The credential is `Authorization: Bearer <key>` or, when
+// that header is absent, the session cookie of web sign-in, under the CSRF rule of
+// api/session_cookie.h (403 "csrf_failed").
 http::Handler Authed(AppContext& app, AuthedHandler handler);
 
 // 2xx with `to_json(value)` when `result` is OK, otherwise its problem document.

@@ -9,6 +9,7 @@
 #include "api/app.h"
 #include "common/testing/temp_dir.h"
 #include "meta/sqlite/sqlite_meta_store.h"
+#include "meta/sqlite/sqlite_session_store.h"
 
 namespace quarry::api {
 namespace {
@@ -40,9 +41,13 @@ class OpenApiTest : public ::testing::Test {
                                                      query::QueryLimits{});
     audit_store_ = std::move(OpenSqliteAuditStore({dir_ + "/meta.db"})).value();
     audit_ = std::make_unique<audit::AuditLog>(*audit_store_, clock_, audit::AuditOptions{});
+    session_store_ = std::move(OpenSqliteSessionStore({dir_ + "/meta.db"})).value();
+    sessions_ = std::make_unique<SessionService>(*store_, *session_store_, *identity_, *authenticator_, hasher_, clock_,
+                                                 SessionOptions{});
     app_ = std::make_unique<AppContext>(AppContext{config_, clock_, *store_, *objects_, *authenticator_,
                                                    *identity_, metrics_, *job_service_, *job_store_, nullptr,
-                                                   *datasets_, *uploads_, dir_ + "/uploads", *queries_, *audit_, rate_limiter_, *access_});
+                                                   *datasets_, *uploads_, dir_ + "/uploads", *queries_, *audit_, rate_limiter_,
+                                                   *access_, *sessions_});
     RegisterRoutes(router_, *app_);
   }
   testing::TempDir temp_{"openapi"};
@@ -70,6 +75,9 @@ class OpenApiTest : public ::testing::Test {
   std::unique_ptr<query::TenantEngines> engines_;
   query::ResultCache cache_{0};
   std::unique_ptr<query::QueryService> queries_;
+  std::unique_ptr<SessionStore> session_store_;
+  PasswordHasher hasher_{PasswordOptions{64, 1, 1}};
+  std::unique_ptr<SessionService> sessions_;
   std::unique_ptr<AppContext> app_;
   http::Router router_;
 };

@@ -14,6 +14,7 @@ void RegisterQueryRoutes(http::Router& router, AppContext& app);
 void RegisterAuditRoutes(http::Router& router, AppContext& app);
 void RegisterUsageRoutes(http::Router& router, AppContext& app);
 void RegisterAccessRoutes(http::Router& router, AppContext& app);
+void RegisterSessionRoutes(http::Router& router, AppContext& app);
 
 void RegisterRoutes(http::Router& router, AppContext& app) {
   RegisterSystemRoutes(router, app);
@@ -28,6 +29,7 @@ void RegisterRoutes(http::Router& router, AppContext& app) {
   RegisterAuditRoutes(router, app);
   RegisterUsageRoutes(router, app);
   RegisterAccessRoutes(router, app);
+  RegisterSessionRoutes(router, app);
 }
 
 }  // namespace quarry::api

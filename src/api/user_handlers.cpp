@@ -1,5 +1,6 @@
 // /v1/users: a tenant's owners and admins manage the tenant's users.
 #include "api/handler_support.h"
+#include "api/session_cookie.h"
 
 namespace quarry::api {
 namespace {
@@ -51,6 +52,25 @@ void RegisterUserRoutes(http::Router& router, AppContext& app) {
                 if (!body.ok()) return Problem(req, body.status());
                 return Render(req, app.identity.SetUserAttributes(p, p.tenant.id, req.path_params["id"], *body), 200,
                               AttributesJson);
+              })});
+
+  // Web sign-in passwords: oneself (with current_password once one is set), or owners and admins
+  // for others; the user's other sessions are signed out (session_service.h).
+  router.Add({"PUT", "/v1/users/{id}/password", Authed(app, [&app](http::Request& req, const Principal& p) {
+                auto body = ParseJsonObject(req);
+                if (!body.ok()) return Problem(req, body.status());
+                FieldReader fields(*body);
+                auto current = fields.String("current_password");
+                if (!current.ok()) return Problem(req, current.status());
+                auto next = fields.String("new_password", true);
+                if (!next.ok()) return Problem(req, next.status());
+                if (Status st = fields.RejectUnknownFields(); !st.ok()) return Problem(req, st);
+                Status st = app.sessions.SetPassword(p, p.tenant.id, req.path_params["id"], *current, **next,
+                                                     ClientAddress(req));
+                if (!st.ok()) return Problem(req, st);
+                http::Response response;
+                response.status = 204;
+                return response;
               })});
 
   router.Add({"PATCH", "/v1/users/{id}", Authed(app, [&app](http::Request& req, const Principal& p) {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "auth/api_key_token.h"
+#include "auth/permissions.h"
 #include "common/ids.h"
 
 namespace quarry {
@@ -75,15 +76,7 @@ Status Authenticator::Check(Entry& entry, std::string_view token) {
   const bool secret_matches = ConstantTimeEquals(Sha256Hex(token), entry.key.secret_hash);
   if (!secret_matches || entry.key.revoked_at) return InvalidKey();
   if (entry.key.expires_at && *entry.key.expires_at <= clock_.NowMillis()) return InvalidKey();
-  if (!entry.tenant_active) {
-    return PermissionDenied("tenant_disabled",
-                            "This tenant is disabled; contact the operator of this Quarry server");
-  }
-  if (!entry.user_active) {
-    return PermissionDenied("user_disabled",
-                            "This user is disabled; ask an owner or admin of your tenant");
-  }
-  return Status::Ok();
+  return RequireActive(entry.principal.tenant, entry.principal.user);
 }
 
 // Unknown prefixes are remembered for one refresh interval, so a flood of well-formed fake keys
@@ -117,24 +110,29 @@ Result<std::shared_ptr<Authenticator::Entry>> Authenticator::Load(const std::str
     if (!user.ok()) return user.status().category() == ErrorCode::kNotFound ? InvalidKey() : user.status();
     p.tenant = std::move(tenant).value();
     p.user = std::move(user).value();
-    entry->tenant_active = p.tenant.status == TenantStatus::kActive;
-    entry->user_active = p.user.status == UserStatus::kActive;
   }
 
   std::unique_lock lock(cache_mu_);
-  if (epoch_.load() != *epoch) {
-    // The cache belongs to another epoch: start a fresh one rather than mixing.
-    if (epoch_.load() < *epoch) {
-      cache_.clear();
-      misses_.clear();
-      epoch_.store(*epoch);
-    } else {
-      return entry;  // loaded with an older epoch: use once, do not cache
-    }
-  }
+  if (!AdoptEpoch(*epoch)) return entry;  // loaded with an older epoch: use once, do not cache
   if (cache_.size() >= options_.max_entries) cache_.clear();
   cache_[prefix] = entry;
   return entry;
+}
+
+bool Authenticator::AdoptEpoch(std::int64_t epoch) {
+  if (epoch_.load() == epoch) return true;
+  if (epoch_.load() > epoch) return false;
+  // The cache belongs to an older epoch: start a fresh one rather than mixing.
+  ClearLocked();
+  epoch_.store(epoch);
+  return true;
+}
+
+void Authenticator::ClearLocked() {
+  cache_.clear();
+  misses_.clear();
+  sessions_.clear();
+  session_misses_.clear();
 }
 
 void Authenticator::Refresh() {
@@ -154,19 +152,18 @@ void Authenticator::Refresh() {
   if (*epoch != epoch_.load()) {
     FlushKeyUse();
     std::unique_lock lock(cache_mu_);
-    cache_.clear();
-    misses_.clear();
+    ClearLocked();
     epoch_.store(*epoch);
   }
   std::unique_lock lock(cache_mu_);
   std::erase_if(misses_, [now](const auto& miss) { return miss.second <= now; });
+  std::erase_if(session_misses_, [now](const auto& miss) { return miss.second <= now; });
 }
 
 void Authenticator::DropCache() {
   FlushKeyUse();
   std::unique_lock lock(cache_mu_);
-  cache_.clear();
-  misses_.clear();
+  ClearLocked();
   epoch_.store(-1);
 }
 
@@ -180,6 +177,7 @@ void Authenticator::FlushKeyUse() {
       }
     }
   }
+  FlushSessionUse();
   if (uses.empty()) return;
   Status st = store_.RecordApiKeyUse(uses);
   if (!st.ok()) spdlog::warn("could not record API key use: {}", st.ToString());

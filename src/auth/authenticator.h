@@ -31,6 +31,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "meta/meta_store.h"
+#include "meta/session_store.h"
 
 namespace quarry {
 
@@ -38,6 +39,11 @@ struct AuthenticatorOptions {
   std::chrono::milliseconds refresh_interval{250};
   std::chrono::milliseconds key_use_flush_interval{10'000};
   std::size_t max_entries = 100'000;
+};
+
+struct SessionAuthOptions {
+  std::chrono::milliseconds idle_timeout{3'600'000};  // unused this long: the session ends
+  std::chrono::milliseconds seen_write_interval{60'000};  // last_seen_at is written at most this often
 };
 
 class Authenticator {
@@ -51,6 +57,14 @@ class Authenticator {
   // shared with the cache (no copy per request) and stays valid as long as it is held.
   Result<std::shared_ptr<const Principal>> Authenticate(std::string_view authorization);
 
+  // Turns on session authentication; call before serving (not thread-safe against Authenticate*).
+  void EnableSessions(SessionStore& sessions, SessionAuthOptions options);
+  // `token` is the value of the session cookie.
+  Result<std::shared_ptr<const Principal>> AuthenticateSession(std::string_view token);
+  // Drops the sessions held in memory at once (after this process revoked one, so that the next
+  // request already sees it; other processes follow the epoch).
+  void ForgetSessions();
+
   // One refresh cycle: pick up identity changes, flush key use when due.
   void Refresh();
   // Runs Refresh every refresh_interval on a background thread until Stop() or destruction.
@@ -62,14 +76,27 @@ class Authenticator {
  private:
   struct Entry {
     ApiKey key;
-    Principal principal;
-    bool tenant_active = true;
-    bool user_active = true;
+    Principal principal;  // its tenant's and user's status decide RequireActive
     std::atomic<UnixMillis> last_used{0};
     std::atomic<bool> use_dirty{false};
   };
 
+  struct SessionEntry {
+    Session session;
+    Principal principal;
+    std::atomic<UnixMillis> last_seen{0};
+    std::atomic<UnixMillis> written_seen{0};  // the last_seen_at the store has (or is being sent)
+    std::atomic<bool> seen_dirty{false};
+  };
+
   Result<std::shared_ptr<Entry>> Load(const std::string& prefix);
+  Result<std::shared_ptr<SessionEntry>> LoadSession(const std::string& token_hash);
+  Status CheckSession(SessionEntry& entry);
+  // Adopts the store's `epoch` for the cache (cache_mu_ held): false when the caller loaded with
+  // an older epoch than the cache's and must not cache what it loaded.
+  bool AdoptEpoch(std::int64_t epoch);
+  void ClearLocked();  // cache_mu_ held
+  void FlushSessionUse();
   void RememberMiss(const std::string& prefix);
   Status Check(Entry& entry, std::string_view token);
   void FlushKeyUse();
@@ -84,6 +111,10 @@ class Authenticator {
   // Prefixes the store does not know, until when they are known to be unknown.
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> misses_;  // GUARDED_BY(cache_mu_)
   std::atomic<std::int64_t> epoch_{-1};
+  SessionStore* sessions_store_ = nullptr;  // set by EnableSessions before serving
+  SessionAuthOptions session_options_;
+  std::unordered_map<std::string, std::shared_ptr<SessionEntry>> sessions_;  // GUARDED_BY(cache_mu_)
+  std::unordered_map<std::string, std::chrono::steady_clock::time_point> session_misses_;  // GUARDED_BY(cache_mu_)
 
   std::mutex refresh_mu_;  // serializes Refresh()
   std::chrono::steady_clock::time_point last_flush_;

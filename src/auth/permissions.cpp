@@ -47,4 +47,15 @@ Status RequireTenantAccess(const Principal& p, const std::string& tenant_id) {
   return NotFound("tenant_not_found", "No such tenant");
 }
 
+Status RequireActive(const Tenant& tenant, const User& user) {
+  if (tenant.status != TenantStatus::kActive) {
+    return PermissionDenied("tenant_disabled",
+                            "This tenant is disabled; contact the operator of this Quarry server");
+  }
+  if (user.status != UserStatus::kActive) {
+    return PermissionDenied("user_disabled", "This user is disabled; ask an owner or admin of your tenant");
+  }
+  return Status::Ok();
+}
+
 }  // namespace quarry

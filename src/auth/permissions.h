@@ -20,5 +20,8 @@ Status RequireTenantAdmin(const Principal& p);
 // OK when `tenant_id` is the caller's own tenant, or the caller is the operator. Otherwise
 // NotFound, so that other tenants' ids are indistinguishable from missing ones.
 Status RequireTenantAccess(const Principal& p, const std::string& tenant_id);
+// OK when the tenant and the user are active (an operator's empty ones are): otherwise 403
+// "tenant_disabled" or "user_disabled", whatever the credential (key, session, password).
+Status RequireActive(const Tenant& tenant, const User& user);
 
 }  // namespace quarry

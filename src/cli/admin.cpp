@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/data_dir.h"
+#include "cli/web_sign_in.h"
 #include "common/clock.h"
 #include "identity/identity_service.h"
 #include "jobs/job_service.h"
@@ -198,6 +199,8 @@ void AddAdminCommands(CLI::App& app, ConfigFlags* flags, int* exit_code) {
       });
     });
   }
+
+  AddSetPasswordCommand(user, flags, exit_code);
 
   // ---- keys
   CLI::App* key = admin->add_subcommand("key", "API keys")->require_subcommand(1);

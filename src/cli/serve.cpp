@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "cli/data_dir.h"
 #include "cli/job_runtime.h"
+#include "cli/web_sign_in.h"
 #include "common/log.h"
 #include "http/server.h"
 #include "jobs/worker_pool.h"
@@ -95,6 +96,9 @@ int RunServe(const ConfigFlags& flags) {
   Authenticator authenticator(**store, clock,
                               AuthenticatorOptions{config.auth_cache_refresh, config.auth_key_use_flush,
                                                    static_cast<std::size_t>(config.auth_cache_max_entries)});
+  auto session_store = OpenSessionStore(config, paths);
+  if (!session_store.ok()) return fail(session_store.status());
+  authenticator.EnableSessions(**session_store, SessionAuthOptionsFrom(config));
   authenticator.StartBackgroundRefresh();
 
   auto audit_store = OpenAuditStore(config, paths);
@@ -164,13 +168,17 @@ int RunServe(const ConfigFlags& flags) {
 
   quota::RateLimiter rate_limiter(clock);
   access::AccessService access_service(**access_store, **datasets, clock);
+  PasswordHasher password_hasher(PasswordOptionsFrom(config));
+  SessionService sessions(**store, **session_store, identity, authenticator, password_hasher, clock,
+                          SessionOptionsFrom(config));
+  sessions.set_audit(&audit_log);
   http::HttpMetrics metrics;
   api::AppContext app{config,      clock,       **store,
                       **objects,   authenticator, identity,
                       metrics,     job_service, **job_store,
                       workers ? &workers->metrics() : nullptr, dataset_service, resumable, paths.uploads(),
                       queries,     audit_log,   rate_limiter,
-                      access_service};
+                      access_service, sessions};
   http::Router router(static_cast<std::size_t>(config.max_json_body_bytes));
   api::RegisterRoutes(router, app);
 

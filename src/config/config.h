@@ -44,6 +44,16 @@ struct Config {
   std::chrono::milliseconds auth_cache_refresh{250};
   int auth_cache_max_entries = 100'000;
   std::chrono::milliseconds auth_key_use_flush{10'000};
+  // Web sign-in (docs/security.md, "Web sign-in").
+  std::int64_t auth_password_memory = 64LL << 20;  // argon2id memory per hash (RFC 9106: 64 MiB)
+  int auth_password_time_cost = 3;                 // argon2id passes
+  int auth_password_max_concurrent = 2;            // hashes computed at once
+  std::chrono::milliseconds auth_session_ttl{12 * 3'600'000};
+  std::chrono::milliseconds auth_session_idle_timeout{3'600'000};
+  bool auth_cookie_secure = false;  // add Secure to the session cookie (true behind a TLS proxy)
+  int auth_sign_in_failures_per_account = 5;
+  int auth_sign_in_failures_per_address = 50;
+  std::chrono::milliseconds auth_sign_in_failure_window{15 * 60'000};
 
   int job_workers = 2;  // in-process workers of `quarry serve` (0: none)
   std::chrono::milliseconds job_lease{30'000};

@@ -38,6 +38,15 @@ const std::vector<std::string> kAllKeys = {
     "auth.cache_refresh",
     "auth.cache_max_entries",
     "auth.key_use_flush",
+    "auth.password_memory",
+    "auth.password_time_cost",
+    "auth.password_max_concurrent",
+    "auth.session_ttl",
+    "auth.session_idle_timeout",
+    "auth.cookie_secure",
+    "auth.sign_in_failures_per_account",
+    "auth.sign_in_failures_per_address",
+    "auth.sign_in_failure_window",
     "jobs.workers",
     "jobs.lease",
     "jobs.heartbeat",
@@ -522,6 +531,40 @@ TEST(ConfigCrossChecks, HeartbeatMustBeWellUnderTheLease) {
   EXPECT_NE(config.status().message().find("jobs.lease (3s)"), std::string::npos);
   sources.overrides = {{"jobs.lease", "6s"}, {"jobs.heartbeat", "2s"}};
   EXPECT_TRUE(LoadConfig(sources).ok());
+}
+
+}  // namespace
+}  // namespace quarry
+
+namespace quarry {
+namespace {
+
+TEST(ConfigWebSignIn, DefaultsFollowRfc9106AndTestsMayLowerThem) {
+  auto defaults = LoadConfig(ConfigSources{});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->auth_password_memory, 64LL << 20);
+  EXPECT_EQ(defaults->auth_password_time_cost, 3);
+  EXPECT_EQ(defaults->auth_session_ttl.count(), 12 * 3'600'000);
+  EXPECT_EQ(defaults->auth_session_idle_timeout.count(), 3'600'000);
+  EXPECT_FALSE(defaults->auth_cookie_secure);
+  EXPECT_EQ(defaults->auth_sign_in_failures_per_account, 5);
+  EXPECT_EQ(defaults->auth_sign_in_failures_per_address, 50);
+  EXPECT_EQ(defaults->auth_sign_in_failure_window.count(), 15 * 60'000);
+
+  ConfigSources sources;
+  sources.overrides = {{"auth.password_memory", "64KiB"}, {"auth.password_time_cost", "1"},
+                       {"auth.cookie_secure", "true"}, {"auth.session_idle_timeout", "5m"}};
+  auto lowered = LoadConfig(sources);
+  ASSERT_TRUE(lowered.ok()) << lowered.status().ToString();
+  EXPECT_EQ(lowered->auth_password_memory, 64 << 10);
+  EXPECT_EQ(lowered->auth_password_time_cost, 1);
+  EXPECT_TRUE(lowered->auth_cookie_secure);
+  EXPECT_EQ(lowered->auth_session_idle_timeout.count(), 300'000);
+
+  sources.overrides = {{"auth.password_memory", "8KiB"}};  // below what argon2id with 4 lanes needs
+  auto too_small = LoadConfig(sources);
+  ASSERT_FALSE(too_small.ok());
+  EXPECT_NE(too_small.status().message().find("auth.password_memory"), std::string::npos);
 }
 
 }  // namespace

@@ -61,6 +61,9 @@ class AuthzMatrix : public ::testing::Test {
       ASSERT_EQ(key.status, 201) << key.body;
       keys_[caller] = Str(Json(key).at("secret"));
     }
+    // The viewer can sign in with a password (the sign-in row).
+    auto password = Send(kOwner, "PUT", "/v1/users/" + user_ids_[kViewer] + "/password", R"({"new_password":"the viewer's password"})");
+    ASSERT_EQ(password.status, 204) << password.body;
     auto upload = Send(kOwner, "PUT", "/v1/datasets/d/data", "id,region\n1,north\n2,south\n");
     ASSERT_EQ(upload.status, 202) << upload.body;
     ingest_job_ = Str(Json(upload).at("id"));
@@ -181,6 +184,18 @@ std::vector<Row> AuthzMatrix::Matrix() {
       {"PUT", "/v1/users/{id}/attributes",
        [this](Caller) { return Call{"/v1/users/" + user_ids_[kAnalyst] + "/attributes", R"({"region":"north"})"}; },
        {403, 404, 403, 403, 200, 200}},
+      // Passwords: one's own (the analyst has none yet, so needs no current_password); owners and
+      // admins others'.
+      {"PUT", "/v1/users/{id}/password",
+       [this](Caller) { return Call{"/v1/users/" + user_ids_[kAnalyst] + "/password", R"({"new_password":"a long new password"})"}; },
+       {403, 404, 403, 204, 204, 204}},
+      // Web sign-in: anyone with a password signs in (no key needed: the caller's key is ignored);
+      // a key has no current session.
+      {"POST", "/v1/sessions",
+       fixed("/v1/sessions", R"({"tenant":"demo","email":"viewer@demo.io","password":"the viewer's password"})"),
+       {201, 201, 201, 201, 201, 201}},
+      {"GET", "/v1/sessions/current", fixed("/v1/sessions/current"), {404, 404, 404, 404, 404, 404}},
+      {"DELETE", "/v1/sessions/current", fixed("/v1/sessions/current"), {404, 404, 404, 404, 404, 404}},
       // Keys: one's own; owners and admins the tenant's; the operator its own kind.
       {"GET", "/v1/keys", fixed("/v1/keys"), {200, 200, 200, 200, 200, 200}},
       {"POST", "/v1/keys", fixed("/v1/keys", R"({"name":"mine"})"), {201, 201, 201, 201, 201, 201}},

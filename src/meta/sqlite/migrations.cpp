@@ -1,5 +1,6 @@
 #include "meta/sqlite/migrations.h"
 
+#include <set>
 #include <string>
 
 namespace quarry::sqlite {
@@ -342,6 +343,41 @@ const Migration kV10 = {
     },
 };
 
+// Version 11: web sign-in (docs/security.md, "Web sign-in"). The runner applies every version not
+// yet recorded, so a data dir that got 11 before 10 (as built on separate branches) gets 10 too.
+//   - users.password_hash: the encoded argon2id hash; NULL for users who only use API keys.
+//   - sessions: signed-in browsers, found by the SHA-256 of their cookie token.
+//   - sign_in_failures: one row per failed sign-in per subject ("account:<tenant id>:<email>" or
+//     "address:<ip>"), counted over a window and forgotten once older than it.
+const Migration kV11 = {
+    11,
+    {
+        "ALTER TABLE users ADD COLUMN password_hash TEXT NULL",
+
+        "CREATE TABLE sessions ("
+        " id TEXT PRIMARY KEY NOT NULL,"
+        " tenant_id TEXT NOT NULL REFERENCES tenants(id),"
+        " user_id TEXT NOT NULL REFERENCES users(id),"
+        " token_hash TEXT NOT NULL UNIQUE,"
+        " created_at BIGINT NOT NULL,"
+        " last_seen_at BIGINT NOT NULL,"
+        " expires_at BIGINT NOT NULL,"
+        " revoked_at BIGINT NULL,"
+        " client_address TEXT NOT NULL DEFAULT '',"
+        " user_agent TEXT NOT NULL DEFAULT '')",
+
+        "CREATE INDEX sessions_user ON sessions (user_id) WHERE revoked_at IS NULL",
+        "CREATE INDEX sessions_end ON sessions (expires_at)",
+
+        "CREATE TABLE sign_in_failures ("
+        " subject TEXT NOT NULL,"
+        " at BIGINT NOT NULL)",
+
+        "CREATE INDEX sign_in_failures_subject ON sign_in_failures (subject, at)",
+        "CREATE INDEX sign_in_failures_at ON sign_in_failures (at)",
+    },
+};
+
 Status SchemaTooNew(int found) {
   return FailedPrecondition(
       "schema_too_new",
@@ -358,10 +394,20 @@ Result<bool> IsApplied(Connection& conn, int version) {
   return stmt.Step();
 }
 
+Result<std::set<int>> AppliedVersions(Connection& conn) {
+  QUARRY_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("SELECT version FROM schema_migrations"));
+  std::set<int> versions;
+  while (true) {
+    QUARRY_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return versions;
+    versions.insert(static_cast<int>(stmt.ColumnInt64(0)));
+  }
+}
+
 }  // namespace
 
 const std::vector<Migration>& Migrations() {
-  static const std::vector<Migration> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8, kV9, kV10};
+  static const std::vector<Migration> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8, kV9, kV10, kV11};
   return kMigrations;
 }
 
@@ -379,9 +425,12 @@ Status ApplyMigrations(Connection& conn, UnixMillis now) {
   QUARRY_RETURN_IF_ERROR(Atomically(conn, [&] { return conn.Exec(kCreateMigrationsTable); }));
   QUARRY_ASSIGN_OR_RETURN(int current, AppliedSchemaVersion(conn));
   if (current > LatestMigrationVersion()) return SchemaTooNew(current);
+  // Versions may have gaps (branches take numbers in parallel): every migration not yet recorded
+  // runs, also one below the highest applied version.
+  QUARRY_ASSIGN_OR_RETURN(std::set<int> applied, AppliedVersions(conn));
 
   for (const Migration& migration : Migrations()) {
-    if (migration.version <= current) continue;
+    if (applied.count(migration.version)) continue;
     QUARRY_RETURN_IF_ERROR(Atomically(conn, [&]() -> Status {
       // Another process may have migrated since `current` was read; the write lock is held now.
       QUARRY_ASSIGN_OR_RETURN(int latest, AppliedSchemaVersion(conn));

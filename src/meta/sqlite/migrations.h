@@ -1,7 +1,7 @@
 // Schema migrations of the SQLite metadata store.
 //
-// The schema is an ordered list of migrations, each identified by a version (1, 2, ...) and
-// recorded in schema_migrations once applied. Invariants:
+// The schema is an ordered list of migrations, each identified by a version (1, 2, ...; gaps are
+// allowed) and recorded in schema_migrations once applied. Invariants:
 //   - a migration, once released, is never edited: changes go into a new migration;
 //   - each migration runs in its own BEGIN IMMEDIATE transaction together with its
 //     schema_migrations row, and re-checks that row inside the transaction, so two processes
@@ -33,8 +33,8 @@ int LatestMigrationVersion();
 // The highest applied version (0 for a database that has none).
 Result<int> AppliedSchemaVersion(Connection& conn);
 
-// Brings the database up to LatestMigrationVersion(). Refuses, with FailedPrecondition
-// "schema_too_new", a database that has a version this binary does not know. `now` stamps
+// Applies every migration not recorded yet (also one below the highest recorded version).
+// Refuses, with FailedPrecondition "schema_too_new", a database that has a version this binary does not know. `now` stamps
 // schema_migrations.applied_at.
 Status ApplyMigrations(Connection& conn, UnixMillis now);
 // The first connection of a store: the database at `path` opened, its schema migrated.
