@@ -111,8 +111,12 @@ Result<std::vector<policy::Policy>> DatasetService::PoliciesOf(const Principal& 
 Result<policy::AccessView> DatasetService::ViewOf(const Principal& actor, const std::vector<policy::Policy>& policies,
                                                   const DatasetVersion& version) {
   if (policies.empty()) return policy::AccessView{};
+  std::vector<std::string> groups;
+  if (policy::NamesGroups(policies)) {
+    QUARRY_ASSIGN_OR_RETURN(groups, access_.GroupsOf(actor.tenant.id, actor.user.id));
+  }
   return policy::CompileView(policy::ColumnsOf(version.schema_json), policies, actor.user.role,
-                             actor.user.attributes_json, "dataset");
+                             actor.user.attributes_json, "dataset", groups);
 }
 
 void DatasetService::ApplyView(const policy::AccessView& view, DatasetVersion* version) {
@@ -178,6 +182,9 @@ Result<DatasetPolicy> DatasetService::CreatePolicy(const Principal& actor, const
   QUARRY_ASSIGN_OR_RETURN(DatasetVersion current, datasets_.GetVersion(actor.tenant.id, name, dataset.current_version));
   const std::vector<policy::Column> columns = policy::ColumnsOf(current.schema_json);
   QUARRY_ASSIGN_OR_RETURN(policy::Policy parsed, policy::ParsePolicy(definition, &columns));
+  for (const std::string& group : parsed.applies_to_groups) {
+    QUARRY_RETURN_IF_ERROR(access_.GetGroup(actor.tenant.id, group).status());
+  }
   DatasetPolicy stored;
   stored.created_at = clock_.NowMillis();
   stored.id = NewId("pol", stored.created_at);

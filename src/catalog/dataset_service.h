@@ -101,7 +101,7 @@ class DatasetService {
                           const std::optional<Dataset>& existing);
   Result<std::vector<policy::Policy>> PoliciesOf(const Principal& actor, const Dataset& dataset);
   // The caller's view of `version` under `policies` (fails closed like a query would).
-  static Result<policy::AccessView> ViewOf(const Principal& actor, const std::vector<policy::Policy>& policies,
+  Result<policy::AccessView> ViewOf(const Principal& actor, const std::vector<policy::Policy>& policies,
                                            const DatasetVersion& version);
   static void ApplyView(const policy::AccessView& view, DatasetVersion* version);
 

@@ -127,6 +127,8 @@ class AccessStore {
                                                      const PageRequest& page) = 0;
   virtual Status DeleteGroupMember(const std::string& tenant_id, const std::string& group_id,
                                    const std::string& user_id) = 0;  // NotFound "member_not_found"
+  // The ids of the groups the user is in (at most kMaxGroupsPerUser).
+  virtual Result<std::vector<std::string>> GroupsOf(const std::string& tenant_id, const std::string& user_id) = 0;
 
   // --- grants ---
   // AlreadyExists "grant_exists" when the grantee already holds one on the dataset.

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "common/ids.h"
 #include "engine/engine.h"
 
 namespace quarry::policy {
@@ -152,19 +153,31 @@ class PredicateParser {
   std::size_t pos_ = 0;
 };
 
-Result<std::vector<Role>> ParseRoles(const boost::json::object& o) {
+// `applies_to`: roles and group ids, into `p`.
+Status ParseAppliesTo(const boost::json::object& o, Policy* p) {
   const auto* value = o.if_contains("applies_to");
-  if (!value || value->is_null()) return std::vector<Role>{Role::kAnalyst, Role::kViewer};
-  if (!value->is_array() || value->as_array().empty()) {
-    return Invalid("applies_to must be a non-empty list of roles (owner, admin, analyst, viewer)");
+  if (!value || value->is_null()) {
+    p->applies_to = {Role::kAnalyst, Role::kViewer};
+    return Status::Ok();
+  }
+  if (!value->is_array() || value->as_array().empty() || value->as_array().size() > 100) {
+    return Invalid("applies_to must list 1 to 100 roles (owner, admin, analyst, viewer) or group ids (grp_...)");
   }
   std::set<Role> roles;
+  std::set<std::string> groups;
   for (const auto& r : value->as_array()) {
-    std::optional<Role> role = r.is_string() ? ParseRole(std::string(r.as_string())) : std::nullopt;
-    if (!role) return Invalid("applies_to lists roles: owner, admin, analyst, viewer");
-    roles.insert(*role);
+    const std::string text = r.is_string() ? std::string(r.as_string()) : "";
+    if (std::optional<Role> role = ParseRole(text)) {
+      roles.insert(*role);
+    } else if (LooksLikeId(text, "grp")) {
+      groups.insert(text);
+    } else {
+      return Invalid("applies_to lists roles (owner, admin, analyst, viewer) and group ids (grp_...)");
+    }
   }
-  return std::vector<Role>(roles.begin(), roles.end());
+  p->applies_to.assign(roles.begin(), roles.end());
+  p->applies_to_groups.assign(groups.begin(), groups.end());
+  return Status::Ok();
 }
 
 std::string Text(const boost::json::object& o, const char* key) {
@@ -172,8 +185,12 @@ std::string Text(const boost::json::object& o, const char* key) {
   return v && v->is_string() ? std::string(v->as_string()) : std::string();
 }
 
-bool Applies(const Policy& p, Role role) {
-  return std::find(p.applies_to.begin(), p.applies_to.end(), role) != p.applies_to.end();
+bool Applies(const Policy& p, Role role, const std::vector<std::string>& groups) {
+  if (std::find(p.applies_to.begin(), p.applies_to.end(), role) != p.applies_to.end()) return true;
+  for (const std::string& group : p.applies_to_groups) {
+    if (std::find(groups.begin(), groups.end(), group) != groups.end()) return true;
+  }
+  return false;
 }
 
 // A caller's attribute value as a JSON array of strings; nullopt when absent.
@@ -243,7 +260,7 @@ Result<Policy> ParsePolicy(const boost::json::value& definition, const std::vect
     if (!kKnown.count(std::string(key))) return Invalid("unknown field '" + std::string(key) + "'");
   }
   Policy p;
-  QUARRY_ASSIGN_OR_RETURN(p.applies_to, ParseRoles(o));
+  QUARRY_RETURN_IF_ERROR(ParseAppliesTo(o, &p));
   const std::string kind = Text(o, "kind");
   if (kind == "row") {
     p.kind = PolicyKind::kRow;
@@ -362,8 +379,13 @@ boost::json::object ToJson(const Policy& p) {
   }
   boost::json::array roles;
   for (Role r : p.applies_to) roles.emplace_back(std::string(ToString(r)));
+  for (const std::string& group : p.applies_to_groups) roles.emplace_back(group);
   o["applies_to"] = std::move(roles);
   return o;
+}
+
+bool NamesGroups(const std::vector<Policy>& policies) {
+  return std::any_of(policies.begin(), policies.end(), [](const Policy& p) { return !p.applies_to_groups.empty(); });
 }
 
 Status ValidateAttributes(const boost::json::value& attributes) {
@@ -386,13 +408,14 @@ Status ValidateAttributes(const boost::json::value& attributes) {
 }
 
 Result<AccessView> CompileView(const std::vector<Column>& columns, const std::vector<Policy>& policies, Role role,
-                               const std::string& attributes_json, const std::string& source) {
+                               const std::string& attributes_json, const std::string& source,
+                               const std::vector<std::string>& groups) {
   AccessView view;
   std::map<std::string, ColumnAction> actions;
   std::vector<const Policy*> row_policies;
   bool required = false;
   for (const Policy& p : policies) {
-    if (!Applies(p, role)) continue;
+    if (!Applies(p, role, groups)) continue;
     if (p.kind == PolicyKind::kColumn) {
       if (!FindColumn(columns, p.column)) {
         return FailedPrecondition("policy_invalid", "a column policy names column '" + p.column +

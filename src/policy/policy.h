@@ -9,7 +9,8 @@
 //   - A column policy hides a column, or masks it: `redact` (a constant) or `hash` (SHA-256 of its
 //     text: joins and equality still work; low-entropy values can be guessed, use redact/hide).
 //     Of several applying to one column, the strongest wins (hide > redact > hash).
-//   - Policies apply to the roles they name (default analyst and viewer).
+//   - Policies apply to the roles and the groups (grp_... ids) they name: to a caller whose role is
+//     listed or who is in a listed group (default: analyst and viewer).
 //   - Compiling is the one place a caller's view of a dataset is made. Attribute values never
 //     enter SQL text: they are bound to connection variables (SET VARIABLE ... = ?), always as
 //     VARCHAR[], and the view reads them with getvariable(), which users cannot call. A missing
@@ -47,7 +48,8 @@ struct Condition {
 
 struct Policy {
   PolicyKind kind = PolicyKind::kRow;
-  std::vector<Role> applies_to;       // never empty after parsing
+  std::vector<Role> applies_to;               // roles; with applies_to_groups never both empty
+  std::vector<std::string> applies_to_groups;  // group ids (grp_...)
   std::string predicate;              // row: as written
   std::vector<Condition> conditions;  // row: parsed, ANDed
   std::string column;                 // column
@@ -68,6 +70,8 @@ Result<std::vector<Policy>> ParseStored(const std::vector<DatasetPolicy>& stored
 std::vector<Column> ColumnsOf(const std::string& schema_json);
 // The definition as stored and shown (normalized).
 boost::json::object ToJson(const Policy& policy);
+// Some policy applies to groups: compiling needs the caller's groups.
+bool NamesGroups(const std::vector<Policy>& policies);
 
 // User attributes: {"region": "north", "org_ids": [1, 2]}: names [a-z][a-z0-9_]{0,62}, values a
 // string, number or boolean, or an array of at most 1,000 of those; at most 64 attributes and
@@ -92,9 +96,11 @@ struct AccessView {
 std::string VisibleSchemaJson(const std::string& schema_json, const AccessView& view);
 std::string VisibleStatsJson(const std::string& stats_json, const AccessView& view);
 
-// `policies` are the dataset's; `role` and `attributes_json` the caller's. FailedPrecondition
-// "policy_invalid" when a policy no longer fits the version's columns.
+// `policies` are the dataset's; `role`, `attributes_json` and `groups` (the ids of the groups the
+// caller is in; needed only when NamesGroups) the caller's. FailedPrecondition "policy_invalid"
+// when a policy no longer fits the version's columns.
 Result<AccessView> CompileView(const std::vector<Column>& columns, const std::vector<Policy>& policies, Role role,
-                               const std::string& attributes_json, const std::string& source);
+                               const std::string& attributes_json, const std::string& source,
+                               const std::vector<std::string>& groups = {});
 
 }  // namespace quarry::policy

@@ -207,13 +207,18 @@ Result<QueryService::Checked> QueryService::Check(const Principal& actor, const 
 
   // The one enforcement point of access policies: each dataset the statement reads becomes the
   // caller's view of it (docs/security.md). A policy that cannot apply fails the query.
+  std::optional<std::vector<std::string>> groups;  // read once, when a policy names groups
   for (const std::string& name : out.statement.datasets) {
     const DatasetVersion& version = out.resolved.at(name);
     QUARRY_ASSIGN_OR_RETURN(auto stored, datasets_.ListPolicies(tenant_id, version.dataset_id));
     QUARRY_ASSIGN_OR_RETURN(auto policies, policy::ParseStored(stored));
     QUARRY_ASSIGN_OR_RETURN(auto files, VersionFiles(version.storage_prefix));
+    if (!groups && policy::NamesGroups(policies)) {
+      QUARRY_ASSIGN_OR_RETURN(groups, access_.GroupsOf(tenant_id, actor.user.id));
+    }
     auto view = policy::CompileView(policy::ColumnsOf(version.schema_json), policies, actor.user.role,
-                                    actor.user.attributes_json, engine::ReadParquetSql(files));
+                                    actor.user.attributes_json, engine::ReadParquetSql(files),
+                                    groups.value_or(std::vector<std::string>{}));
     if (!view.ok()) {
       spdlog::info("query denied: tenant={} user={} dataset={} code={} reason={}", tenant_id, actor.user.id, name,
                    view.status().code(), view.status().message());

@@ -267,6 +267,33 @@ TEST_F(PoliciesApi, ManagingPoliciesAndAttributesIsForAdminsAndTakesEffectAtOnce
   ASSERT_EQ(server_->Request("PUT", "/v1/users/" + bob_id + "/attributes", owner_, R"({"region": "south"})").status, 200);
 }
 
+TEST_F(PoliciesApi, PoliciesApplyToTheGroupsTheyNameFromTheNextRequest) {
+  const std::string bob_id = Str(Json(server_->Request("GET", "/v1/me", bob_)).at("user").at("id"));
+  auto group = server_->Request("POST", "/v1/groups", owner_, R"({"name":"contractors"})");
+  ASSERT_EQ(group.status, 201) << group.body;
+  const std::string group_id = Str(Json(group).at("id"));
+  // Applies to the group only (not to a role): the manager column is hidden from its members.
+  const std::string hide =
+      AddPolicy("regions", R"({"kind": "column", "column": "manager", "action": "hide", "applies_to": [")" + group_id +
+                               R"("]})");
+  auto listed = Json(server_->Request("GET", "/v1/datasets/regions/policies", owner_));
+  EXPECT_EQ(Str(listed.at("items").as_array().back().at("applies_to").as_array().at(0)), group_id);
+  EXPECT_EQ(Rows(bob_, "SELECT manager FROM regions WHERE region = 'south'"), "Sam");
+  ASSERT_EQ(server_->Request("POST", "/v1/groups/" + group_id + "/members", owner_, R"({"user_id":")" + bob_id + R"("})")
+                .status,
+            200);
+  EXPECT_EQ(Sql(bob_, "SELECT manager FROM regions").status, 400) << "no such column for a group member";
+  EXPECT_EQ(Rows(bob_, "SELECT * FROM regions WHERE region = 'south'"), "south");
+  EXPECT_EQ(Rows(alice_, "SELECT manager FROM regions WHERE region = 'north'"), "Nora") << "not in the group";
+  ASSERT_EQ(server_->Request("DELETE", "/v1/groups/" + group_id + "/members/" + bob_id, owner_).status, 204);
+  EXPECT_EQ(Rows(bob_, "SELECT manager FROM regions WHERE region = 'south'"), "Sam");
+  // A group that does not exist is refused; the group's policy goes with the policy's removal.
+  auto unknown = server_->Request("POST", "/v1/datasets/regions/policies", owner_,
+                                  R"({"kind":"column","column":"manager","action":"hide","applies_to":["grp_01m8q0000000000000000000"]})");
+  EXPECT_TRUE(unknown.status == 404 || unknown.status == 400) << unknown.body;
+  EXPECT_EQ(server_->Request("DELETE", "/v1/datasets/regions/policies/" + hide, owner_).status, 204);
+}
+
 TEST_F(PoliciesApi, APolicyThatNoLongerFitsTheDataFailsClosed) {
   Upload("reshaped", "id,region\n1,north\n2,south\n");
   AddPolicy("reshaped", R"({"kind": "row", "predicate": "region = {{user.region}}"})");

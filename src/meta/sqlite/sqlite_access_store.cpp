@@ -308,6 +308,15 @@ class SqliteAccessStore final : public AccessStore, private sqlite::PooledStore 
     });
   }
 
+  Result<std::vector<std::string>> GroupsOf(const std::string& tenant_id, const std::string& user_id) override {
+    return Read<std::vector<std::string>>([&](Connection& conn) -> Result<std::vector<std::string>> {
+      QUARRY_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("SELECT group_id FROM group_members WHERE user_id = ?"
+                                                           " AND tenant_id = ? ORDER BY group_id LIMIT ?"));
+      stmt.Bind(1, user_id).Bind(2, tenant_id).Bind(3, kMaxGroupsPerUser);
+      return stmt.FirstColumnTexts();
+    });
+  }
+
   // --- grants ---
 
   Status InsertGrant(const DatasetGrant& g) override {
