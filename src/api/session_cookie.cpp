@@ -56,16 +56,31 @@ Status CheckCsrf(const http::Request& request, std::string_view session_token) {
     return CsrfFailed("A request signed in with the session cookie that changes something must send the header "
                       "X-CSRF-Token with the csrf_token of POST /v1/sessions (or GET /v1/sessions/current)");
   }
-  if (request.headers.Has("Origin")) {
-    const std::string_view origin = request.headers.Get("Origin");
-    const std::size_t scheme_end = origin.find("://");
-    const std::string_view authority = scheme_end == std::string_view::npos ? std::string_view() : origin.substr(scheme_end + 3);
-    if (authority.empty() || !EqualsIgnoreCase(authority, request.headers.Get("Host"))) {
-      return CsrfFailed("The request's Origin is not this server's; a page may only change things through the "
-                        "session cookie from Quarry's own origin");
-    }
+  return CheckSameOrigin(request);
+}
+
+Status CheckSameOrigin(const http::Request& request) {
+  if (!request.headers.Has("Origin")) return Status::Ok();
+  const std::string_view origin = request.headers.Get("Origin");
+  const std::size_t scheme_end = origin.find("://");
+  const std::string_view authority = scheme_end == std::string_view::npos ? std::string_view() : origin.substr(scheme_end + 3);
+  if (authority.empty() || !EqualsIgnoreCase(authority, request.headers.Get("Host"))) {
+    return CsrfFailed("The request's Origin is not this server's; a page may only sign in or change things through "
+                      "the session cookie from Quarry's own origin");
   }
   return Status::Ok();
+}
+
+Status CheckSignInRequest(const http::Request& request) {
+  // A cross-site form can send text/plain or form encodings without a preflight, never JSON: a
+  // JSON body and a same-origin Origin keep other sites from signing a browser in (login CSRF).
+  const std::string_view type = request.headers.Get("Content-Type");
+  const std::string_view media = type.substr(0, std::min(type.find(';'), type.size()));
+  if (!EqualsIgnoreCase(media, "application/json")) {
+    return Status(ErrorCode::kUnsupportedMediaType, "unsupported_media_type",
+                  "Sign in with a JSON body and Content-Type: application/json");
+  }
+  return CheckSameOrigin(request);
 }
 
 std::string ClientAddress(const http::Request& request) {

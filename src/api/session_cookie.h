@@ -29,5 +29,10 @@ bool IsUnsafeMethod(std::string_view method);
 Status CheckCsrf(const http::Request& request, std::string_view session_token);
 // The client's IP as the server saw the connection (no port); forwarded headers are not trusted.
 std::string ClientAddress(const http::Request& request);
+// When an Origin header is present, it must name this server (its Host); else 403 csrf_failed.
+Status CheckSameOrigin(const http::Request& request);
+// POST /v1/sessions must be JSON (415 unsupported_media_type) from this server's origin, so that
+// another site cannot sign a browser into an account of its choosing (login CSRF).
+Status CheckSignInRequest(const http::Request& request);
 
 }  // namespace quarry::api

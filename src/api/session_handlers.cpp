@@ -30,6 +30,7 @@ http::Response SessionAnswer(int status, const Session& session, std::string_vie
 
 void RegisterSessionRoutes(http::Router& router, AppContext& app) {
   http::Route sign_in{"POST", "/v1/sessions", [&app](http::Request& req) {
+                        if (Status st = CheckSignInRequest(req); !st.ok()) return Problem(req, st);
                         auto body = ParseJsonObject(req);
                         if (!body.ok()) return Problem(req, body.status());
                         FieldReader fields(*body);

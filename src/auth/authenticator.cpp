@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "auth/api_key_token.h"
@@ -110,6 +111,12 @@ Result<std::shared_ptr<Authenticator::Entry>> Authenticator::Load(const std::str
     if (!user.ok()) return user.status().category() == ErrorCode::kNotFound ? InvalidKey() : user.status();
     p.tenant = std::move(tenant).value();
     p.user = std::move(user).value();
+    // A key's scopes never exceed what its user's current role allows (a demoted user's old keys
+    // lose what the new role lacks; a role change moves the epoch, so this is re-read).
+    const std::vector<std::string> allowed = MaxScopesForRole(p.user.role);
+    std::erase_if(p.scopes, [&](const std::string& scope) {
+      return std::find(allowed.begin(), allowed.end(), scope) == allowed.end();
+    });
   }
 
   std::unique_lock lock(cache_mu_);

@@ -132,7 +132,10 @@ Result<SignedIn> SessionService::SignIn(const SignInRequest& request) {
   GeneratedSessionToken token = GenerateSessionToken();
   Session session{NewId("ses", now), tenant->id, user->id, token.hash, now, now, now + options_.ttl.count(),
                   std::nullopt, request.client_address, request.user_agent.substr(0, kMaxUserAgentBytes)};
-  QUARRY_RETURN_IF_ERROR(sessions_.InsertSession(session));
+  if (Status inserted = sessions_.InsertSession(session, hash.value_or("")); !inserted.ok()) {
+    // The password changed after it was verified: the old one no longer signs in.
+    return inserted.code() == "password_changed" ? InvalidCredentials() : inserted;
+  }
   actor.key_id = session.id;
   Audit(tenant->id, &actor, "session.create", session.id, "ok", email, request.client_address, nullptr);
   SweepEndedSessions(now);
@@ -166,6 +169,17 @@ Status SessionService::SetPassword(const Principal& actor, const std::string& te
   // GetUser: oneself, or owners and admins anyone of the tenant; others' users are NotFound.
   QUARRY_ASSIGN_OR_RETURN(User user, identity_.GetUser(actor, tenant_id, id_or_email));
   const bool self = !actor.is_operator && user.id == actor.user.id;
+  if (self && !IsSessionId(actor.key_id)) {
+    // A password signs in with every scope of the role: a narrower key must not mint one.
+    for (const std::string& scope : MaxScopesForRole(actor.user.role)) {
+      if (!actor.HasScope(scope)) {
+        return PermissionDenied("scope_exceeds_key",
+                                "A password signs in with every scope of your role, and this key lacks '" + scope +
+                                    "'; set it with a key holding all of them, while signed in, or ask an owner "
+                                    "or admin");
+      }
+    }
+  }
   if (!self && !actor.is_operator) {
     QUARRY_RETURN_IF_ERROR(RequireTenantAdmin(actor));
     if (user.role == Role::kOwner && actor.user.role != Role::kOwner) {

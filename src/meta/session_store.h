@@ -62,7 +62,10 @@ class SessionStore {
 
   // --- sessions ---
   // AlreadyExists "session_id_taken"; NotFound "user_not_found" when the user is not the tenant's.
-  virtual Status InsertSession(const Session& session) = 0;
+  // In the same transaction the user's password hash must still be `verified_hash` (the one the
+  // sign-in checked): otherwise FailedPrecondition "password_changed", so that a sign-in verified
+  // against an old password cannot outlive a password change that raced it.
+  virtual Status InsertSession(const Session& session, const std::string& verified_hash) = 0;
   // Across tenants (authentication only). NotFound "session_not_found".
   virtual Result<Session> FindSessionByTokenHash(const std::string& token_hash) = 0;
   virtual Result<Session> GetSession(const std::string& tenant_id, const std::string& session_id) = 0;

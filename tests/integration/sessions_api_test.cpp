@@ -227,5 +227,38 @@ TEST_F(SessionsApi, AChangedPasswordEndsTheOtherSessionsAndADisabledUsersSession
   EXPECT_EQ(passwords.body.find(kPassword), std::string::npos);
 }
 
+TEST_F(SessionsApi, ANarrowKeyCannotMintAFullSessionAndOtherSitesCannotSignABrowserIn) {
+  Start();
+  const std::string ana = CreateUser("ana@demo.io", "analyst");
+  // A read-only key of Ana: setting her own password would give her sessions read and write.
+  auto key = server_->Request("POST", "/v1/keys", owner_, R"({"name":"bi","user_id":")" + ana + R"(","scopes":["read"]})");
+  ASSERT_EQ(key.status, 201) << key.body;
+  const std::string read_only = Str(Json(key).at("secret"));
+  auto refused = server_->Request("PUT", "/v1/users/" + ana + "/password", read_only,
+                                  R"({"new_password":")" + std::string(kPassword) + R"("})");
+  EXPECT_EQ(refused.status, 403) << refused.body;
+  EXPECT_EQ(Code(refused), "scope_exceeds_key");
+  EXPECT_EQ(SignIn("ana@demo.io", kPassword).status, 401) << "no password was set";
+  // A key with every scope of her role may.
+  auto full = server_->Request("POST", "/v1/keys", owner_, R"({"name":"full","user_id":")" + ana + R"("})");
+  ASSERT_EQ(full.status, 201) << full.body;
+  EXPECT_EQ(server_->Request("PUT", "/v1/users/" + ana + "/password", Str(Json(full).at("secret")),
+                             R"({"new_password":")" + std::string(kPassword) + R"("})")
+                .status,
+            204);
+
+  // Login CSRF: a cross-site form cannot send JSON, and a foreign Origin is refused.
+  const std::string body = boost::json::serialize(
+      boost::json::object{{"tenant", "demo"}, {"email", "ana@demo.io"}, {"password", kPassword}});
+  auto form = server_->Request("POST", "/v1/sessions", "", body, {"Content-Type: text/plain"});
+  EXPECT_EQ(form.status, 415) << form.body;
+  EXPECT_TRUE(form.headers["set-cookie"].empty());
+  auto foreign = server_->Request("POST", "/v1/sessions", "", body, {"Origin: https://evil.example"});
+  EXPECT_EQ(foreign.status, 403) << foreign.body;
+  EXPECT_EQ(Code(foreign), "csrf_failed");
+  auto same = server_->Request("POST", "/v1/sessions", "", body, {"Origin: http://" + server_->address()});
+  EXPECT_EQ(same.status, 201) << same.body;
+}
+
 }  // namespace
 }  // namespace quarry::testing

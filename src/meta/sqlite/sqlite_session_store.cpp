@@ -88,14 +88,20 @@ class SqliteSessionStore final : public SessionStore {
     return revoked;
   }
 
-  Status InsertSession(const Session& s) override {
+  Status InsertSession(const Session& s, const std::string& verified_hash) override {
     QUARRY_ASSIGN_OR_RETURN(ConnectionPool::Lease lease, pool_.Acquire());
     Connection& conn = *lease;
     return Atomically(conn, [&]() -> Status {
-      QUARRY_ASSIGN_OR_RETURN(Statement user, conn.Prepare("SELECT 1 FROM users WHERE id = ? AND tenant_id = ?"));
-      user.Bind(1, s.user_id).Bind(2, s.tenant_id);
+      QUARRY_ASSIGN_OR_RETURN(Statement user,
+                              conn.Prepare("SELECT password_hash IS ? FROM users WHERE id = ? AND tenant_id = ?"));
+      user.BindTextOrNull(1, verified_hash).Bind(2, s.user_id).Bind(3, s.tenant_id);
       QUARRY_ASSIGN_OR_RETURN(bool exists, user.Step());
       if (!exists) return UserNotFound();
+      const bool unchanged = user.ColumnInt64(0) != 0;
+      QUARRY_RETURN_IF_ERROR(user.Run());
+      if (!unchanged) {
+        return FailedPrecondition("password_changed", "the password changed while signing in; sign in again");
+      }
       QUARRY_ASSIGN_OR_RETURN(Statement stmt, conn.Prepare("INSERT INTO sessions (" SESSION_COLUMNS
                                                            ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
       stmt.Bind(1, s.id).Bind(2, s.tenant_id).Bind(3, s.user_id).Bind(4, s.token_hash).Bind(5, s.created_at);

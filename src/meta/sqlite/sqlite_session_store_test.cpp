@@ -24,7 +24,7 @@ class SqliteSessionStoreTest : public ::testing::Test {
 
   Session MakeSession(const std::string& id, const std::string& token_hash) {
     Session s{id, "ten_a", "usr_a", token_hash, kNow, kNow, kNow + 3'600'000, std::nullopt, "127.0.0.1", "curl"};
-    EXPECT_TRUE(store_->InsertSession(s).ok());
+    EXPECT_TRUE(store_->InsertSession(s, "").ok());
     return s;
   }
   std::int64_t Epoch() { return *meta_->IdentityEpoch(); }
@@ -57,19 +57,29 @@ TEST_F(SqliteSessionStoreTest, SessionsAreFoundByTokenHashAndByTenant) {
   // Same token hash again, or a user of another tenant: refused.
   Session again = s;
   again.id = "ses_2";
-  EXPECT_EQ(store_->InsertSession(again).code(), "session_id_taken");
+  EXPECT_EQ(store_->InsertSession(again, "").code(), "session_id_taken");
   Session stranger = s;
   stranger.id = "ses_3";
   stranger.token_hash = "hash3";
   stranger.tenant_id = "ten_b";
-  EXPECT_EQ(store_->InsertSession(stranger).code(), "user_not_found");
+  EXPECT_EQ(store_->InsertSession(stranger, "").code(), "user_not_found");
   // User agents are truncated.
   Session long_agent = s;
   long_agent.id = "ses_4";
   long_agent.token_hash = "hash4";
   long_agent.user_agent = std::string(1000, 'x');
-  ASSERT_TRUE(store_->InsertSession(long_agent).ok());
+  ASSERT_TRUE(store_->InsertSession(long_agent, "").ok());
   EXPECT_EQ(store_->GetSession("ten_a", "ses_4")->user_agent.size(), kMaxUserAgentBytes);
+}
+
+TEST_F(SqliteSessionStoreTest, ASignInVerifiedAgainstAnOldPasswordCreatesNoSession) {
+  ASSERT_TRUE(store_->SetPasswordHash("ten_a", "usr_a", "$old", "", kNow).ok());
+  Session s{"ses_1", "ten_a", "usr_a", "hash1", kNow, kNow, kNow + 3'600'000, std::nullopt, "127.0.0.1", "curl"};
+  // The password changed between the verification and the insert (a race with a reset).
+  ASSERT_TRUE(store_->SetPasswordHash("ten_a", "usr_a", "$new", "", kNow).ok());
+  EXPECT_EQ(store_->InsertSession(s, "$old").code(), "password_changed");
+  EXPECT_EQ(store_->FindSessionByTokenHash("hash1").status().code(), "session_not_found");
+  EXPECT_TRUE(store_->InsertSession(s, "$new").ok());
 }
 
 TEST_F(SqliteSessionStoreTest, RevocationIsIdempotentAndBumpsTheEpoch) {
