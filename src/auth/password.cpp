@@ -3,6 +3,11 @@
 #include <argon2.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "common/ids.h"
@@ -33,7 +38,9 @@ Status PasswordHasher::Acquire() {
     ++running_;
     return Status::Ok();
   }
-  if (waiting_ >= 4 * options_.max_concurrent) return Busy();
+  // Waiters hold handler threads: at most as many as may run, so a sign-in flood keeps at most
+  // 2 x max_concurrent of the server's blocking threads.
+  if (waiting_ >= options_.max_concurrent) return Busy();
   ++waiting_;
   const bool got = freed_.wait_for(lock, options_.max_wait, [this] { return running_ < options_.max_concurrent; });
   --waiting_;
@@ -82,8 +89,34 @@ Result<std::string> PasswordHasher::Hash(std::string_view password) {
   return HashNow(password);
 }
 
+// The encoding's memory (KiB) and passes, when it is an argon2id encoding that names them.
+std::optional<std::pair<std::uint64_t, std::uint64_t>> EncodedCost(std::string_view encoded) {
+  auto number_after = [&](std::string_view key) -> std::optional<std::uint64_t> {
+    const std::size_t at = encoded.find(key);
+    if (at == std::string_view::npos) return std::nullopt;
+    std::uint64_t n = 0;
+    const char* begin = encoded.data() + at + key.size();
+    auto [ptr, ec] = std::from_chars(begin, encoded.data() + encoded.size(), n);
+    if (ec != std::errc() || ptr == begin) return std::nullopt;
+    return n;
+  };
+  auto memory = number_after("$m=");
+  auto passes = number_after(",t=");
+  if (!memory || !passes) return std::nullopt;
+  return std::pair{*memory, *passes};
+}
+
 Result<bool> PasswordHasher::Verify(std::string_view password, const std::optional<std::string>& encoded) {
+  // Without the dummy, unknown accounts would answer faster than known ones: refuse every sign-in.
+  if (dummy_hash_.empty()) return Unavailable("sign_in_unavailable", "password hashing is unavailable; retry later");
   const std::string& against = encoded ? *encoded : dummy_hash_;
+  // A stored hash asking for far more than this server's cost (a tampered row) is not computed.
+  auto cost = EncodedCost(against);
+  if (!cost || cost->first > std::max<std::uint64_t>(4ull * options_.memory_kib, 1u << 20) ||
+      cost->second > std::max<std::uint64_t>(4ull * options_.time_cost, 10)) {
+    return Internal("password_hash_invalid", "the stored password hash is not one this server computes; set the "
+                                             "password again");
+  }
   Slot slot(*this);
   QUARRY_RETURN_IF_ERROR(slot.status());
   // argon2id_verify recomputes the tag with the encoding's parameters and compares in constant time.

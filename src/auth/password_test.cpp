@@ -59,6 +59,14 @@ TEST(PasswordHasher, AMalformedStoredHashIsAnErrorNotAMatch) {
   EXPECT_EQ(result.status().code(), "password_hash_invalid");
 }
 
+TEST(PasswordHasher, AStoredHashAskingForFarMoreThanTheServersCostIsNotComputed) {
+  PasswordHasher hasher(Small());
+  // 4 GiB and 100 passes: a tampered row must not make one sign-in take the machine.
+  auto result = hasher.Verify("x", std::string("$argon2id$v=19$m=4194304,t=100,p=4$c2FsdHNhbHRzYWx0$aGFzaA"));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), "password_hash_invalid");
+}
+
 TEST(PasswordHasher, BoundsConcurrentHashing) {
   PasswordOptions o = Small();
   o.memory_kib = 4096;
