@@ -86,13 +86,13 @@ Result<EnqueueResult> DatasetService::StartIngest(const Principal& actor, const 
   QUARRY_RETURN_IF_ERROR(RequireScope(actor, kScopeWrite));
   QUARRY_RETURN_IF_ERROR(ValidateDatasetName(request.dataset));
   QUARRY_RETURN_IF_ERROR(ingest::Validate(request));
-  {
-    auto found = datasets_.GetDataset(actor.tenant.id, request.dataset);
-    if (!found.ok() && found.status().code() != "dataset_not_found") return found.status();
-    QUARRY_RETURN_IF_ERROR(CheckWriteAccess(actor, request, found.ok() ? std::optional<Dataset>(*found) : std::nullopt));
-  }
   // The tenant's quotas as of now travel with the job (it runs without the caller).
   ingest::IngestRequest with_quotas = request;
+  auto found = datasets_.GetDataset(actor.tenant.id, request.dataset);
+  if (!found.ok() && found.status().code() != "dataset_not_found") return found.status();
+  QUARRY_RETURN_IF_ERROR(CheckWriteAccess(actor, request, found.ok() ? std::optional<Dataset>(*found) : std::nullopt));
+  // The job changes the dataset only where these rights were checked (DatasetStore::PrepareVersion).
+  if (found.ok()) with_quotas.project_id = found->project_id;
   with_quotas.storage_quota_bytes = quota::Value(actor.tenant, "storage_bytes", quotas_.storage_bytes);
   with_quotas.keep_versions = quota::Value(actor.tenant, "versions_kept", quotas_.versions_kept);
   with_quotas.max_datasets = quota::Value(actor.tenant, "datasets", quotas_.datasets);

@@ -27,7 +27,9 @@ struct IngestRequest {
   std::string timestamp_format;
   std::map<std::string, std::string> types;  // column -> DuckDB type name
   long long max_bad_rows = 0;
-  // The project a new dataset is created in ("prj_..."; empty: none). Only used by mode create.
+  // The project a new dataset is created in ("prj_..."; empty: none). The server sets it to the
+  // existing dataset's project when the job is enqueued: the job fails if the dataset is
+  // elsewhere by the time it runs.
   std::string project_id;
   // Set by the server, never by users: every line of the upload before this offset (a line start)
   // was measured within the line limit as the bytes arrived, so the job does not read them again

@@ -72,8 +72,10 @@ struct PrepareVersionRequest {
   // being created) than this; else PayloadTooLarge "quota_exceeded". Checked in the transaction
   // that creates it, so concurrent uploads cannot pass it together.
   std::int64_t max_datasets = 0;
-  // The project a new dataset is created in (empty: none); ignored when the dataset exists.
-  // NotFound "project_not_found" when the project is gone.
+  // The project the dataset is in (empty: none) as the upload was checked against: a new dataset is
+  // created in it; an existing one (also one another upload is creating) must still be in it,
+  // else FailedPrecondition "project_mismatch" (a dataset moved while the job waited is not
+  // changed on rights checked for its old place). NotFound "project_not_found" when it is gone.
   std::string project_id;
 };
 

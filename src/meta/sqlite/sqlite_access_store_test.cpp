@@ -156,6 +156,19 @@ TEST_F(SqliteAccessStoreTest, GrantsAndProjectsDecideTheDatasetList) {
   EXPECT_EQ(datasets_->SetDatasetProject(a_, "ledger", project, kT0).status().code(), "project_not_found");
 }
 
+TEST_F(SqliteAccessStoreTest, AVersionIsPreparedOnlyWhereTheUploadWasChecked) {
+  const std::string project = AddProject(a_, "finance");
+  std::pair<std::string, std::int64_t> first, second;
+  // Another upload is creating "payroll" in the project: one checked for no project may not join it.
+  ASSERT_TRUE(Prepare(a_, "payroll", project, &first).ok());
+  EXPECT_EQ(Prepare(a_, "payroll", "", &second).status().code(), "project_mismatch");
+  // A published dataset moved out of the project after the upload was checked: not changed.
+  AddDataset(a_, "ledger", project);
+  ASSERT_TRUE(datasets_->SetDatasetProject(a_, "ledger", "", kT0).ok());
+  EXPECT_EQ(Prepare(a_, "ledger", project, &second).status().code(), "project_mismatch");
+  EXPECT_TRUE(Prepare(a_, "ledger", "", &second).ok());
+}
+
 TEST_F(SqliteAccessStoreTest, AnotherTenantsRowsAreNotFound) {
   const std::string project = AddProject(a_, "finance");
   const std::string theirs = AddProject(b_, "finance");  // names are unique per tenant only

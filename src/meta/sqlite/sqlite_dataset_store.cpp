@@ -124,6 +124,11 @@ class SqliteDatasetStore final : public DatasetStore, private sqlite::PooledStor
       QUARRY_ASSIGN_OR_RETURN(std::optional<Dataset> dataset, FindDataset(conn, r.tenant_id, r.name));
       if (dataset && r.must_not_exist && dataset->current_version > 0) return DatasetExists(r.name);
       if (r.must_exist && (!dataset || dataset->current_version == 0)) return DatasetNotFound();
+      if (dataset && dataset->project_id != r.project_id) {
+        return FailedPrecondition("project_mismatch",
+                                  "the dataset '" + r.name + "' is not in the project this upload was accepted for (it "
+                                  "moved, or another upload created it elsewhere meanwhile); upload it again");
+      }
       // A retried attempt of the same job takes its pending version over.
       QUARRY_ASSIGN_OR_RETURN(Statement pending,
                               conn.Prepare("SELECT dataset_id, version, storage_prefix FROM dataset_versions"
