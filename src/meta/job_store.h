@@ -123,7 +123,7 @@ class JobStore {
   virtual ~JobStore() = default;
 
   // Errors: ResourceExhausted "queue_full" when the tenant already has `max_queued` queued jobs
-  // (the message names the limit). An idempotency key already used by the tenant for a job
+  // (the message names the limit). An idempotency key already used by the same user for a job
   // created after `now - idempotency_window` returns that job with existing=true.
   virtual Result<EnqueueResult> Enqueue(const NewJob& job, int max_queued,
                                         std::chrono::milliseconds idempotency_window, UnixMillis now) = 0;

@@ -139,14 +139,15 @@ Status AdjustTenant(Connection& conn, const std::string& tenant_id, std::int64_t
 Result<EnqueueResult> SqliteJobStore::Enqueue(const NewJob& job, int max_queued,
                                               std::chrono::milliseconds idempotency_window, UnixMillis now) {
   return Write<EnqueueResult>([&](Connection& conn) -> Result<EnqueueResult> {
-    // 1. Idempotency: the tenant's newest job with this key created within the window.
+    // 1. Idempotency: the user's newest job with this key created within the window (keys are
+    //    per user: another user's key must not answer with their job).
     if (!job.idempotency_key.empty()) {
       QUARRY_ASSIGN_OR_RETURN(Statement stmt,
                               conn.Prepare("SELECT " QUARRY_JOB_COLUMNS " FROM jobs"
                                            " WHERE tenant_id = ? AND idempotency_key = ? AND created_at > ?"
-                                           " ORDER BY created_at DESC, id DESC LIMIT 1"));
+                                           " AND user_id = ? ORDER BY created_at DESC, id DESC LIMIT 1"));
       stmt.Bind(1, job.tenant_id).Bind(2, job.idempotency_key);
-      stmt.Bind(3, now - idempotency_window.count());
+      stmt.Bind(3, now - idempotency_window.count()).Bind(4, job.user_id);
       QUARRY_ASSIGN_OR_RETURN(std::optional<Job> existing, StepJob(stmt));
       if (existing) return EnqueueResult{std::move(*existing), /*existing=*/true};
     }

@@ -175,6 +175,15 @@ TEST_F(SqliteJobStoreTest, IdempotencyKeyWithinAndAfterTheWindow) {
   ASSERT_TRUE(full.ok()) << full.status().ToString();
   EXPECT_TRUE(full->existing);
 
+  // Another user's key is their own: their job never answers this one's (regression: keys were
+  // per tenant, so a colleague could read a job, and the dataset it named, by reusing its key).
+  NewJob colleague = spec;
+  colleague.user_id = "usr_colleague";
+  auto colleagues = store_->Enqueue(colleague, 100, window, kT0 + 2);
+  ASSERT_TRUE(colleagues.ok());
+  EXPECT_FALSE(colleagues->existing);
+  EXPECT_NE(colleagues->job.id, first->job.id);
+
   // Another tenant's key is its own.
   NewJob other = spec;
   other.tenant_id = b_;
@@ -192,7 +201,7 @@ TEST_F(SqliteJobStoreTest, IdempotencyKeyWithinAndAfterTheWindow) {
   ASSERT_TRUE(latest.ok());
   EXPECT_TRUE(latest->existing);
   EXPECT_EQ(latest->job.id, later->job.id);
-  EXPECT_EQ(RawInt("SELECT COUNT(*) FROM jobs"), 3);
+  EXPECT_EQ(RawInt("SELECT COUNT(*) FROM jobs"), 4);  // first, the colleague's, the other tenant's, later
   ExpectInvariants();
 }
 
