@@ -42,6 +42,10 @@ Status DatasetService::CheckUpload(const Principal& actor, const ingest::IngestR
   if (found.ok()) existing = *found;
   if (existing) {
     QUARRY_ASSIGN_OR_RETURN(access::DatasetRights rights, access::RightsOn(access_, actor, *existing));
+    if (!rights.read && request.mode == ingest::Mode::kAppend) {
+      // The same answer as for a missing dataset.
+      return NotFound("dataset_not_found", "there is no dataset '" + name + "' to append to; upload with mode=create");
+    }
     if (!rights.read && request.mode != ingest::Mode::kCreate) {
       return NotFound("dataset_not_found", "no such dataset; list them with GET /v1/datasets");
     }

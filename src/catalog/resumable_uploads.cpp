@@ -165,6 +165,13 @@ Result<UploadState> ResumableUploads::Get(const Principal& actor, const std::str
   if (!LooksLikeId(id, "upl")) return NotFound("upload_not_found", "no such upload");
   UploadState state;
   QUARRY_ASSIGN_OR_RETURN(state.upload, uploads_.GetUpload(actor.tenant.id, id));
+  // An upload is its uploader's (owners and admins with the admin scope may act on any): another
+  // writer cannot read its metadata, append to, complete or delete it.
+  const bool manages_tenant =
+      (actor.user.role == Role::kOwner || actor.user.role == Role::kAdmin) && actor.HasScope(kScopeAdmin);
+  if (state.upload.user_id != actor.user.id && !manages_tenant) {
+    return NotFound("upload_not_found", "no such upload");
+  }
   if (!state.upload.job_id.empty()) {
     state.offset = state.upload.length;  // complete; the file now belongs to the ingestion
     return state;

@@ -100,6 +100,21 @@ TEST_F(ResumableUploadsTest, CompletionStartsOneIngestion) {
   EXPECT_EQ(uploads_->PrepareAppend(actor_, upload->id, 5).status().code(), "upload_completed");
 }
 
+TEST_F(ResumableUploadsTest, AnUploadIsItsUploadersAndTheTenantAdmins) {
+  auto upload = uploads_->Create(actor_, 100, "dataset c2FsZXM=");
+  ASSERT_TRUE(upload.ok()) << upload.status().ToString();
+  Principal colleague = actor_;
+  colleague.user.id = "usr_2";
+  EXPECT_EQ(uploads_->Get(colleague, upload->id).status().code(), "upload_not_found");
+  EXPECT_EQ(uploads_->PrepareAppend(colleague, upload->id, 0).status().code(), "upload_not_found");
+  Principal admin = colleague;
+  admin.user.role = Role::kAdmin;
+  EXPECT_EQ(uploads_->Get(admin, upload->id).status().code(), "upload_not_found") << "without the admin scope";
+  admin.scopes = {"admin", "read", "write"};
+  EXPECT_TRUE(uploads_->Get(admin, upload->id).ok());
+  EXPECT_TRUE(uploads_->Get(actor_, upload->id).ok());
+}
+
 TEST_F(ResumableUploadsTest, ACompleteUploadWithoutAJobStartsOneWhenInspected) {
   // The server stopped after the last byte was durable but before the job was enqueued; the
   // client reconnects, asks for the offset (HEAD) and, finding it complete, sends nothing more.
