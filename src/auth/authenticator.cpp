@@ -162,6 +162,7 @@ void Authenticator::Refresh() {
     ClearLocked();
     epoch_.store(*epoch);
   }
+  RefreshSessions();
   std::unique_lock lock(cache_mu_);
   std::erase_if(misses_, [now](const auto& miss) { return miss.second <= now; });
   std::erase_if(session_misses_, [now](const auto& miss) { return miss.second <= now; });

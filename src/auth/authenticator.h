@@ -95,8 +95,12 @@ class Authenticator {
   // Adopts the store's `epoch` for the cache (cache_mu_ held): false when the caller loaded with
   // an older epoch than the cache's and must not cache what it loaded.
   bool AdoptEpoch(std::int64_t epoch);
+  // The same for the session epoch (SessionStore::SessionEpoch) and the session cache.
+  bool AdoptSessionEpoch(std::int64_t epoch);
   void ClearLocked();  // cache_mu_ held
   void FlushSessionUse();
+  // Part of Refresh: drops the session cache when the store's session epoch moved.
+  void RefreshSessions();
   void RememberMiss(const std::string& prefix);
   Status Check(Entry& entry, std::string_view token);
   void FlushKeyUse();
@@ -115,6 +119,7 @@ class Authenticator {
   SessionAuthOptions session_options_;
   std::unordered_map<std::string, std::shared_ptr<SessionEntry>> sessions_;  // GUARDED_BY(cache_mu_)
   std::unordered_map<std::string, std::chrono::steady_clock::time_point> session_misses_;  // GUARDED_BY(cache_mu_)
+  std::atomic<std::int64_t> session_epoch_{-1};
 
   std::mutex refresh_mu_;  // serializes Refresh()
   std::chrono::steady_clock::time_point last_flush_;

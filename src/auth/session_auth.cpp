@@ -70,9 +70,11 @@ Status Authenticator::CheckSession(SessionEntry& entry) {
 }
 
 Result<std::shared_ptr<Authenticator::SessionEntry>> Authenticator::LoadSession(const std::string& token_hash) {
-  // Read the epoch before the rows: if it moves while we load, the next Refresh drops the entry.
+  // Read the epochs before the rows: if one moves while we load, the next Refresh drops the entry.
   auto epoch = store_.IdentityEpoch();
   if (!epoch.ok()) return epoch.status();
+  auto session_epoch = sessions_store_->SessionEpoch();
+  if (!session_epoch.ok()) return session_epoch.status();
   auto session = sessions_store_->FindSessionByTokenHash(token_hash);
   if (!session.ok()) return session.status().category() == ErrorCode::kNotFound ? InvalidSession() : session.status();
   auto entry = std::make_shared<SessionEntry>();
@@ -90,10 +92,38 @@ Result<std::shared_ptr<Authenticator::SessionEntry>> Authenticator::LoadSession(
   entry->written_seen.store(entry->session.last_seen_at);
 
   std::unique_lock lock(cache_mu_);
-  if (!AdoptEpoch(*epoch)) return entry;  // loaded with an older epoch: use once, do not cache
+  // Loaded with an older epoch: use once, do not cache.
+  if (!AdoptEpoch(*epoch) || !AdoptSessionEpoch(*session_epoch)) return entry;
   if (sessions_.size() >= options_.max_entries) sessions_.clear();
   sessions_[token_hash] = entry;
   return entry;
+}
+
+bool Authenticator::AdoptSessionEpoch(std::int64_t epoch) {
+  if (session_epoch_.load() == epoch) return true;
+  if (session_epoch_.load() > epoch) return false;
+  sessions_.clear();
+  session_misses_.clear();
+  session_epoch_.store(epoch);
+  return true;
+}
+
+void Authenticator::RefreshSessions() {
+  if (!sessions_store_) return;
+  auto epoch = sessions_store_->SessionEpoch();
+  if (!epoch.ok()) {
+    // Fail closed: without the epoch a revocation elsewhere could go unseen.
+    spdlog::warn("session epoch unavailable ({}); dropping the session cache", epoch.status().ToString());
+    ForgetSessions();
+    session_epoch_.store(-1);
+    return;
+  }
+  if (*epoch == session_epoch_.load()) return;
+  FlushSessionUse();
+  std::unique_lock lock(cache_mu_);
+  sessions_.clear();
+  session_misses_.clear();
+  session_epoch_.store(*epoch);
 }
 
 void Authenticator::ForgetSessions() {

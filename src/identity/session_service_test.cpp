@@ -144,6 +144,22 @@ TEST_F(SessionServiceTest, SignOutEndsTheSessionAtOnce) {
   ExpectError(Use(a), ErrorCode::kUnauthenticated, "invalid_session");
 }
 
+TEST_F(SessionServiceTest, ASignOutInAnotherProcessEndsTheSessionHereAtTheNextRefreshOnly) {
+  // Another process on the same store: its own authenticator and session cache.
+  Authenticator other(*store_, clock_, AuthenticatorOptions{});
+  other.EnableSessions(*sessions_store_, SessionAuthOptions{});
+  auto a = *SignIn("owner@acme.test", kPassword);
+  auto key = service_->CreateKey(operator_, acme_.id, NewKey{"k", "owner@acme.test", {}, std::nullopt});
+  ASSERT_TRUE(key.ok()) << key.status().ToString();
+  ASSERT_TRUE(other.AuthenticateSession(a.token).ok());
+  ASSERT_TRUE(other.Authenticate("Bearer " + key->token).ok());
+  ASSERT_TRUE(sessions_->SignOut(**Use(a)).ok());
+  other.Refresh();
+  ExpectError(other.AuthenticateSession(a.token), ErrorCode::kUnauthenticated, "invalid_session");
+  // The sign-out moved the session epoch only: the other process's cached keys stay.
+  EXPECT_EQ(other.cached_entries(), 1u);
+}
+
 TEST_F(SessionServiceTest, DisabledUsersAndTenantsCannotUseTheirSessions) {
   Principal viewer = AcmeMember("viewer@acme.test", "viewer");
   ASSERT_TRUE(sessions_->SetPassword(acme_owner_, acme_.id, viewer.user.id, std::nullopt, kPassword, "x").ok());

@@ -54,7 +54,7 @@ class SessionStore {
   virtual Result<std::optional<std::string>> GetPasswordHash(const std::string& tenant_id,
                                                              const std::string& user_id) = 0;
   // Sets the user's password hash and, in the same transaction, revokes every active session of
-  // the user except `keep_session_id` (may be empty), bumping the identity epoch when any was.
+  // the user except `keep_session_id` (may be empty), bumping the session epoch when any was.
   // Returns how many sessions were revoked. NotFound "user_not_found".
   virtual Result<int> SetPasswordHash(const std::string& tenant_id, const std::string& user_id,
                                       const std::string& password_hash, const std::string& keep_session_id,
@@ -69,9 +69,13 @@ class SessionStore {
   // Across tenants (authentication only). NotFound "session_not_found".
   virtual Result<Session> FindSessionByTokenHash(const std::string& token_hash) = 0;
   virtual Result<Session> GetSession(const std::string& tenant_id, const std::string& session_id) = 0;
-  // Sets revoked_at if not yet revoked (idempotent) and bumps the identity epoch.
+  // Sets revoked_at if not yet revoked (idempotent) and bumps the session epoch.
   // NotFound "session_not_found".
   virtual Status RevokeSession(const std::string& tenant_id, const std::string& session_id, UnixMillis now) = 0;
+  // A counter that only grows, bumped in the transaction of every session revocation: caches of
+  // sessions (in every process on the store) drop theirs when it moves. Separate from the
+  // identity epoch, so that sign-outs do not flush every cached API key of every tenant.
+  virtual Result<std::int64_t> SessionEpoch() = 0;
   // Records last-seen times in one write (batched by the authenticator); times only move forward.
   virtual Status RecordSessionUse(const std::vector<std::pair<std::string, UnixMillis>>& uses) = 0;
   // Deletes sessions that expired or were revoked before `before`, at most `limit`; returns how many.

@@ -374,6 +374,9 @@ const Migration kV11 = {
         " at BIGINT NOT NULL)",
 
         "CREATE INDEX sign_in_failures_subject ON sign_in_failures (subject, at)",
+        // Moves with every session revocation (SessionStore::SessionEpoch).
+        "CREATE TABLE session_epoch (id INTEGER PRIMARY KEY CHECK (id = 1), value BIGINT NOT NULL)",
+        "INSERT INTO session_epoch (id, value) VALUES (1, 0)",
         "CREATE INDEX sign_in_failures_at ON sign_in_failures (at)",
     },
 };

@@ -43,11 +43,11 @@ Result<Session> FetchSession(Statement& stmt) {
   return ReadSession(stmt);
 }
 
-// Sessions are authentication state: caches of every process drop theirs when the epoch moves
-// (MetaStore's contract).
+// Revocations move the session epoch: the session caches of every process drop theirs when it
+// moves (SessionStore's contract).
 Status BumpEpoch(Connection& conn) {
-  QUARRY_RETURN_IF_ERROR(conn.Exec("UPDATE identity_epoch SET value = value + 1 WHERE id = 1"));
-  return conn.Changes() == 1 ? Status::Ok() : Internal("metadata_store_error", "the identity_epoch row is missing");
+  QUARRY_RETURN_IF_ERROR(conn.Exec("UPDATE session_epoch SET value = value + 1 WHERE id = 1"));
+  return conn.Changes() == 1 ? Status::Ok() : Internal("metadata_store_error", "the session_epoch row is missing");
 }
 
 class SqliteSessionStore final : public SessionStore {
@@ -114,6 +114,14 @@ class SqliteSessionStore final : public SessionStore {
         default: return st;
       }
     });
+  }
+
+  Result<std::int64_t> SessionEpoch() override {
+    QUARRY_ASSIGN_OR_RETURN(ConnectionPool::Lease lease, pool_.Acquire());
+    QUARRY_ASSIGN_OR_RETURN(Statement stmt, (*lease).Prepare("SELECT value FROM session_epoch WHERE id = 1"));
+    QUARRY_ASSIGN_OR_RETURN(bool row, stmt.Step());
+    if (!row) return Internal("metadata_store_error", "the session_epoch row is missing");
+    return stmt.ColumnInt64(0);
   }
 
   Result<Session> FindSessionByTokenHash(const std::string& token_hash) override {

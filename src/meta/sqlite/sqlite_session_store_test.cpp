@@ -27,7 +27,7 @@ class SqliteSessionStoreTest : public ::testing::Test {
     EXPECT_TRUE(store_->InsertSession(s, "").ok());
     return s;
   }
-  std::int64_t Epoch() { return *meta_->IdentityEpoch(); }
+  std::int64_t Epoch() { return *store_->SessionEpoch(); }
 
   testing::TempDir temp_{"session-store"};
   const std::string path_ = (temp_.path() / "meta.db").string();
@@ -85,8 +85,10 @@ TEST_F(SqliteSessionStoreTest, ASignInVerifiedAgainstAnOldPasswordCreatesNoSessi
 TEST_F(SqliteSessionStoreTest, RevocationIsIdempotentAndBumpsTheEpoch) {
   MakeSession("ses_1", "hash1");
   const auto epoch = Epoch();
+  const auto identity = *meta_->IdentityEpoch();
   ASSERT_TRUE(store_->RevokeSession("ten_a", "ses_1", kNow + 5).ok());
   EXPECT_EQ(Epoch(), epoch + 1);
+  EXPECT_EQ(*meta_->IdentityEpoch(), identity) << "a sign-out does not flush every cached key";
   ASSERT_TRUE(store_->RevokeSession("ten_a", "ses_1", kNow + 9).ok());
   EXPECT_EQ(Epoch(), epoch + 1);
   EXPECT_EQ(*store_->GetSession("ten_a", "ses_1")->revoked_at, kNow + 5);
