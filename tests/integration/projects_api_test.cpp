@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 
+#include <map>
 #include <string>
 
 #include "harness.h"
@@ -168,6 +169,25 @@ TEST_F(ProjectsApi, GrantsAndGroupMembershipsApplyToTheNextRequestAndNeverAllowC
   Ingest(bob_.key, "/v1/datasets/ledger/data?mode=append", "id,amount\n3,30\n");
   Expect(Call(owner_, "DELETE", "/v1/projects/" + project_ + "/members/" + team), 204);
   ExpectReads(bob_.key, 404, "group removed from the project");
+
+  // The audit log holds every change of the session, each with its target.
+  auto audit = Call(owner_, "GET", "/v1/audit?limit=1000");
+  ASSERT_EQ(audit.status, 200) << audit.body;
+  std::map<std::string, int> kinds;
+  const boost::json::value events = Json(audit);
+  for (const auto& e : events.at("items").as_array()) ++kinds[Str(e.at("kind"))];
+  EXPECT_EQ(kinds["project.create"], 1);
+  EXPECT_EQ(kinds["project.member.put"], 2);  // Alice (set-up), the team
+  EXPECT_EQ(kinds["project.member.delete"], 1);
+  EXPECT_EQ(kinds["group.create"], 2);
+  EXPECT_EQ(kinds["group.member.put"], 3);
+  EXPECT_EQ(kinds["group.member.delete"], 1);
+  EXPECT_EQ(kinds["group.delete"], 1);
+  EXPECT_EQ(kinds["grant.create"], 2);
+  EXPECT_EQ(kinds["grant.delete"], 1);
+  EXPECT_GE(kinds["denied"], 3);  // Bob's refused changes
+  auto revoked = Call(owner_, "GET", "/v1/audit?kind=grant.delete");
+  EXPECT_NE(revoked.body.find(grant), std::string::npos) << revoked.body;
 }
 
 TEST_F(ProjectsApi, ProjectRolesDecideWhoChangesDatasetsAndManagesTheProject) {
