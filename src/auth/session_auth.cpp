@@ -52,8 +52,16 @@ Result<std::shared_ptr<const Principal>> Authenticator::AuthenticateSession(std:
     }
     entry = std::move(loaded).value();
   }
-  QUARRY_RETURN_IF_ERROR(CheckSession(*entry));
   const UnixMillis now = clock_.NowMillis();
+  if (entry->last_seen.load(std::memory_order_relaxed) + session_options_.idle_timeout.count() <= now) {
+    // Idle as far as this process knows: another process sharing the store may have served it
+    // since (its last-seen times reach the store in batches), so ask the store before refusing.
+    auto stored = sessions_store_->FindSessionByTokenHash(hash);
+    if (stored.ok() && stored->last_seen_at > entry->last_seen.load(std::memory_order_relaxed)) {
+      entry->last_seen.store(stored->last_seen_at, std::memory_order_relaxed);
+    }
+  }
+  QUARRY_RETURN_IF_ERROR(CheckSession(*entry));
   entry->last_seen.store(now, std::memory_order_relaxed);
   if (now - entry->written_seen.load(std::memory_order_relaxed) >= session_options_.seen_write_interval.count()) {
     entry->seen_dirty.store(true, std::memory_order_relaxed);

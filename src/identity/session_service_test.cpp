@@ -144,6 +144,24 @@ TEST_F(SessionServiceTest, SignOutEndsTheSessionAtOnce) {
   ExpectError(Use(a), ErrorCode::kUnauthenticated, "invalid_session");
 }
 
+TEST_F(SessionServiceTest, ASessionKeptBusyInAnotherProcessIsNotIdleHere) {
+  Authenticator other(*store_, clock_, AuthenticatorOptions{});
+  SessionAuthOptions options;
+  options.idle_timeout = 30min;
+  other.EnableSessions(*sessions_store_, options);
+  auto a = *SignIn("owner@acme.test", kPassword);
+  ASSERT_TRUE(other.AuthenticateSession(a.token).ok());  // cached there with its sign-in time
+  // Used here every 20 minutes for an hour; the last-seen times reach the store.
+  for (int i = 0; i < 3; ++i) {
+    clock_.Advance(20min);
+    ASSERT_TRUE(Use(a).ok()) << i;
+    authenticator_->Refresh();
+  }
+  authenticator_->ForgetSessions();  // flushes the last use
+  clock_.Advance(1min);
+  EXPECT_TRUE(other.AuthenticateSession(a.token).ok()) << "the other process asks the store before refusing";
+}
+
 TEST_F(SessionServiceTest, ASignOutInAnotherProcessEndsTheSessionHereAtTheNextRefreshOnly) {
   // Another process on the same store: its own authenticator and session cache.
   Authenticator other(*store_, clock_, AuthenticatorOptions{});
