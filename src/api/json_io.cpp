@@ -171,6 +171,7 @@ boost::json::object ToJson(const Tenant& t) {
           {"name", t.name},
           {"status", ToString(t.status)},
           {"quotas", ParseQuotas(t.quotas_json)},
+          {"settings", ParseQuotas(t.settings_json)},
           {"created_at", FormatRfc3339(t.created_at)},
           {"updated_at", FormatRfc3339(t.updated_at)}};
 }

@@ -70,9 +70,15 @@ void RegisterTenantRoutes(http::Router& router, AppContext& app) {
                   return Problem(req, InvalidArgument("invalid_field", "'quotas' is an object of quota names to "
                                                                        "whole numbers (null: back to the default)"));
                 }
+                const boost::json::value* settings = fields.Raw("settings");
+                if (settings && !settings->is_object()) {
+                  return Problem(req, InvalidArgument("invalid_field", "'settings' is an object of setting names to "
+                                                                       "true or false (null: back to the default)"));
+                }
                 if (Status st = fields.RejectUnknownFields(); !st.ok()) return Problem(req, st);
                 auto updated = app.identity.UpdateTenant(p, req.path_params["id"], *name, *status,
-                                                         quotas ? &quotas->as_object() : nullptr);
+                                                         quotas ? &quotas->as_object() : nullptr,
+                                                         settings ? &settings->as_object() : nullptr);
                 if (updated.ok() && *weight) {
                   Status set = app.jobs.SetTenantWeight(p, updated->id, static_cast<int>(**weight));
                   if (!set.ok()) return Problem(req, set);

@@ -110,8 +110,6 @@ Result<std::vector<AuditEvent>> AuditLog::List(const Principal& actor, AuditFilt
   return store_.List(actor.tenant.id, filter);
 }
 
-std::string AuditLog::StatementField(const std::string& sql) const {
-  return options_.query_text ? sql : Sha256Hex(sql);
-}
+std::string AuditLog::StatementField(const std::string& sql, bool text) { return text ? sql : Sha256Hex(sql); }
 
 }  // namespace quarry::audit

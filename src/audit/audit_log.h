@@ -57,8 +57,10 @@ class AuditLog {
   // The caller's tenant's events (owners and admins with the admin scope), oldest first.
   Result<std::vector<AuditEvent>> List(const Principal& actor, AuditFilter filter);
 
-  // What a query event records of its statement: the text, or its SHA-256 (AuditOptions).
-  std::string StatementField(const std::string& sql) const;
+  // What a query event records of its statement: the text, or its SHA-256.
+  static std::string StatementField(const std::string& sql, bool text);
+  // The server's default for recording SQL text (AuditOptions); tenants may choose otherwise
+  // (their setting 'audit_query_text').
   bool query_text() const { return options_.query_text; }
   std::uint64_t dropped() const { return dropped_.load(); }
 

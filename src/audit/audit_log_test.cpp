@@ -97,8 +97,10 @@ TEST(AuditLog, AFailingStoreLosesNothingUntilItsBoundAndNoRequestWaitsOnIt) {
 TEST(AuditLog, QueriesRecordTheirStatementOrItsHash) {
   FlakyStore store;
   SimulatedClock clock;
-  EXPECT_EQ(AuditLog(store, clock, AuditOptions{}).StatementField("SELECT 1").size(), 64u);
-  EXPECT_EQ(AuditLog(store, clock, AuditOptions{100ms, 10, 24h, true}).StatementField("SELECT 1"), "SELECT 1");
+  EXPECT_EQ(AuditLog::StatementField("SELECT 1", false).size(), 64u);
+  EXPECT_EQ(AuditLog::StatementField("SELECT 1", true), "SELECT 1");
+  EXPECT_FALSE(AuditLog(store, clock, AuditOptions{}).query_text()) << "hashes by default";
+  EXPECT_TRUE(AuditLog(store, clock, AuditOptions{100ms, 10, 24h, true}).query_text());
 }
 
 }  // namespace

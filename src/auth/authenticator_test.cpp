@@ -54,6 +54,9 @@ class CountingMetaStore final : public MetaStore {
     return inner_.ListUsers(tenant_id, page);
   }
   Status UpdateUser(const User& user) override { return inner_.UpdateUser(user); }
+  Status SetTenantSettings(const std::string& tenant_id, const std::string& settings, UnixMillis now) override {
+    return inner_.SetTenantSettings(tenant_id, settings, now);
+  }
   Status SetTenantQuotas(const std::string& tenant_id, const std::string& quotas, UnixMillis now) override {
     return inner_.SetTenantQuotas(tenant_id, quotas, now);
   }

@@ -141,7 +141,8 @@ Result<Tenant> IdentityService::GetTenant(const Principal& actor, const std::str
 Result<Tenant> IdentityService::UpdateTenant(const Principal& actor, const std::string& id_or_slug,
                                              const std::optional<std::string>& name,
                                              const std::optional<std::string>& status,
-                                             const boost::json::object* quotas) {
+                                             const boost::json::object* quotas,
+                                             const boost::json::object* settings) {
   QUARRY_ASSIGN_OR_RETURN(Tenant tenant, GetTenant(actor, id_or_slug));
   if (name) {
     QUARRY_RETURN_IF_ERROR(ValidateDisplayName("name", *name));
@@ -155,15 +156,25 @@ Result<Tenant> IdentityService::UpdateTenant(const Principal& actor, const std::
   if (quotas) {  // validated before anything is written
     QUARRY_RETURN_IF_ERROR(quota::MergeOverrides(tenant.quotas_json, *quotas).status());
   }
+  if (settings) QUARRY_RETURN_IF_ERROR(quota::MergeSettings(tenant.settings_json, *settings).status());
   tenant.updated_at = clock_.NowMillis();
   QUARRY_RETURN_IF_ERROR(store_.InTransaction([&](MetaStore& tx) -> Status {
     QUARRY_RETURN_IF_ERROR(tx.UpdateTenant(tenant));
-    if (!quotas) return Status::Ok();
+    if (!quotas && !settings) return Status::Ok();
     // Merged into the overrides as they are inside the transaction: concurrent changes of other
-    // quotas are kept.
+    // quotas and settings are kept.
     QUARRY_ASSIGN_OR_RETURN(Tenant current, tx.GetTenant(tenant.id));
-    QUARRY_ASSIGN_OR_RETURN(tenant.quotas_json, quota::MergeOverrides(current.quotas_json, *quotas));
-    return tx.SetTenantQuotas(tenant.id, tenant.quotas_json, tenant.updated_at);
+    tenant.quotas_json = current.quotas_json;
+    tenant.settings_json = current.settings_json;
+    if (quotas) {
+      QUARRY_ASSIGN_OR_RETURN(tenant.quotas_json, quota::MergeOverrides(current.quotas_json, *quotas));
+      QUARRY_RETURN_IF_ERROR(tx.SetTenantQuotas(tenant.id, tenant.quotas_json, tenant.updated_at));
+    }
+    if (settings) {
+      QUARRY_ASSIGN_OR_RETURN(tenant.settings_json, quota::MergeSettings(current.settings_json, *settings));
+      QUARRY_RETURN_IF_ERROR(tx.SetTenantSettings(tenant.id, tenant.settings_json, tenant.updated_at));
+    }
+    return Status::Ok();
   }));
   return tenant;
 }

@@ -66,7 +66,8 @@ class IdentityService {
   Result<Tenant> UpdateTenant(const Principal& actor, const std::string& id_or_slug,
                               const std::optional<std::string>& name,
                               const std::optional<std::string>& status,
-                              const boost::json::object* quotas = nullptr);
+                              const boost::json::object* quotas = nullptr,
+                              const boost::json::object* settings = nullptr);
 
   // --- users of `tenant_id` (the actor's own tenant; the operator may name any) ---
   Result<User> CreateUser(const Principal& actor, const std::string& tenant_id, const NewUser& request);

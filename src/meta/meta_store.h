@@ -57,6 +57,9 @@ class MetaStore {
   // Replaces the tenant's quota overrides (a JSON object, validated by the caller) and bumps the
   // identity epoch. NotFound "tenant_not_found".
   virtual Status SetTenantQuotas(const std::string& tenant_id, const std::string& quotas_json, UnixMillis now) = 0;
+  // Replaces the tenant's settings (a JSON object, validated by the caller) and bumps the identity
+  // epoch. NotFound "tenant_not_found".
+  virtual Status SetTenantSettings(const std::string& tenant_id, const std::string& settings_json, UnixMillis now) = 0;
   // Replaces the user's attributes (a JSON object, validated by the caller) and bumps the identity
   // epoch, so that the next request of the user already carries them. NotFound "user_not_found".
   virtual Status SetUserAttributes(const std::string& tenant_id, const std::string& user_id,

@@ -32,6 +32,9 @@ struct Tenant {
   UnixMillis updated_at = 0;
   // The operator's overrides of the server's default quotas (quota/quota.h): a JSON object.
   std::string quotas_json = "{}";
+  // The operator's per-tenant choices of settings whose server default is in the configuration
+  // (quota/quota.h, SettingSpecs): a JSON object, e.g. {"audit_query_text": true}.
+  std::string settings_json = "{}";
 };
 
 struct User {

@@ -465,6 +465,7 @@ void QueryService::AuditQuery(const Principal& actor, const QueryRequest& reques
                               const std::vector<DatasetRead>& datasets, std::int64_t rows, std::int64_t elapsed_ms,
                               const char* format, const Status& outcome) const {
   if (!audit_) return;
+  const bool text = quota::Setting(actor.tenant, "audit_query_text", audit_->query_text());
   boost::json::array read;
   for (const DatasetRead& d : datasets) read.push_back({{"name", d.name}, {"version", d.version}});
   boost::json::object details{{"query_id", query_id},
@@ -472,7 +473,7 @@ void QueryService::AuditQuery(const Principal& actor, const QueryRequest& reques
                               {"rows", rows < 0 ? boost::json::value(nullptr) : boost::json::value(rows)},
                               {"elapsed_ms", elapsed_ms},
                               {"format", format},
-                              {audit_->query_text() ? "sql" : "sql_sha256", audit_->StatementField(request.sql)}};
+                              {text ? "sql" : "sql_sha256", audit_->StatementField(request.sql, text)}};
   if (!outcome.ok()) details["error"] = outcome.code();
   audit_->Record(actor.tenant.id, &actor, "query", query_id, outcome.ok() ? "ok" : "failed", std::move(details));
 }

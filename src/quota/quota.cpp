@@ -57,6 +57,41 @@ std::int64_t Value(const Tenant& tenant, std::string_view name, std::int64_t fal
   return v && v->is_int64() ? v->as_int64() : fallback;
 }
 
+const std::vector<std::string_view>& SettingNames() {
+  static const std::vector<std::string_view> names = {"audit_query_text"};
+  return names;
+}
+
+Result<std::string> MergeSettings(const std::string& current_json, const boost::json::object& changes) {
+  boost::system::error_code ec;
+  boost::json::value current = boost::json::parse(current_json.empty() ? "{}" : current_json, ec);
+  boost::json::object merged = !ec && current.is_object() ? current.as_object() : boost::json::object();
+  for (const auto& [key, value] : changes) {
+    if (std::find(SettingNames().begin(), SettingNames().end(), std::string_view(key)) == SettingNames().end()) {
+      std::string names;
+      for (std::string_view n : SettingNames()) names += (names.empty() ? "" : ", ") + std::string(n);
+      return InvalidArgument("invalid_setting", "unknown setting '" + std::string(key) + "'; settings: " + names);
+    }
+    if (value.is_null()) {
+      merged.erase(key);  // back to the server's default
+    } else if (value.is_bool()) {
+      merged[key] = value;
+    } else {
+      return InvalidArgument("invalid_setting", "setting '" + std::string(key) + "' is true or false (null: the default)");
+    }
+  }
+  return boost::json::serialize(merged);
+}
+
+bool Setting(const Tenant& tenant, std::string_view name, bool fallback) {
+  if (tenant.settings_json.size() <= 2) return fallback;  // "{}": the defaults
+  boost::system::error_code ec;
+  const boost::json::value settings = boost::json::parse(tenant.settings_json, ec);
+  const auto* o = !ec ? settings.if_object() : nullptr;
+  const auto* v = o ? o->if_contains(name) : nullptr;
+  return v && v->is_bool() ? v->as_bool() : fallback;
+}
+
 Status Exceeded(std::string_view name, std::int64_t used, std::int64_t limit, std::int64_t retry_after_ms) {
   auto spec = std::find_if(Specs().begin(), Specs().end(), [&](const QuotaSpec& s) { return name == s.name; });
   const std::string what = spec == Specs().end() ? std::string(name) : spec->what;

@@ -40,6 +40,16 @@ Result<std::string> MergeOverrides(const std::string& current_json, const boost:
 // The tenant's value of quota `name`: its override, or `fallback` (the server's default).
 std::int64_t Value(const Tenant& tenant, std::string_view name, std::int64_t fallback);
 
+// Per-tenant settings (not limits) whose server default is in the configuration; the operator
+// sets them with PATCH /v1/admin/tenants/{id} {"settings": {...}}. All are booleans so far:
+//   audit_query_text: the audit log records queries' SQL text (true) or its SHA-256 (false).
+const std::vector<std::string_view>& SettingNames();
+// Applies `changes` ({"name": true|false, or null to go back to the default}) to `current_json`;
+// InvalidArgument "invalid_setting" naming the setting.
+Result<std::string> MergeSettings(const std::string& current_json, const boost::json::object& changes);
+// The tenant's choice for boolean setting `name`, or `fallback` (the server's default).
+bool Setting(const Tenant& tenant, std::string_view name, bool fallback);
+
 // 413 (size, count) or 429 (rate, concurrency: with retry_after_seconds, which becomes the
 // Retry-After header) "quota_exceeded".
 Status Exceeded(std::string_view name, std::int64_t used, std::int64_t limit, std::int64_t retry_after_ms = 0);

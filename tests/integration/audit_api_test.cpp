@@ -119,6 +119,35 @@ TEST_F(AuditApi, TenantsSeeOnlyTheirOwnEventsAndTheOperatorsActionsOnThem) {
   EXPECT_EQ(As(server_->operator_key(), "GET", "/v1/audit").status, 403);
 }
 
+TEST_F(AuditApi, EachTenantChoosesWhetherQueriesAreRecordedWithTheirText) {
+  auto query = [&] {
+    EXPECT_EQ(As(owner_, "POST", "/v1/query", R"({"sql":"SELECT 42 AS answer"})").status, 200);
+    const boost::json::array events = Events("?kind=query&limit=1000");  // oldest first: the newest is last
+    return events.empty() ? boost::json::object() : events.back().at("details").as_object();
+  };
+  EXPECT_TRUE(query().contains("sql_sha256")) << "the server's default (audit.query_text: false)";
+  auto set = As(server_->operator_key(), "PATCH", "/v1/admin/tenants/demo", R"({"settings":{"audit_query_text":true}})");
+  ASSERT_EQ(set.status, 200) << set.body;
+  EXPECT_EQ(Json(set).at("settings").at("audit_query_text"), true);
+  // The setting reaches requests within auth.cache_refresh, like a tenant's status.
+  boost::json::object details;
+  // (At most 500 queries, so that the newest event stays on the first page of 1,000.)
+  for (auto [end, i] = std::pair{std::chrono::steady_clock::now() + 20s, 0};
+       std::chrono::steady_clock::now() < end && i < 500 && !details.contains("sql"); ++i) {
+    details = query();
+  }
+  ASSERT_TRUE(details.contains("sql")) << boost::json::serialize(details);
+  EXPECT_EQ(Str(details.at("sql")), "SELECT 42 AS answer");
+  // Bad settings are refused; null goes back to the default; only the operator sets them.
+  EXPECT_EQ(As(server_->operator_key(), "PATCH", "/v1/admin/tenants/demo", R"({"settings":{"audit_query_text":1}})").status,
+            400);
+  EXPECT_EQ(As(server_->operator_key(), "PATCH", "/v1/admin/tenants/demo", R"({"settings":{"colour":true}})").status, 400);
+  EXPECT_EQ(As(owner_, "PATCH", "/v1/admin/tenants/demo", R"({"settings":{"audit_query_text":false}})").status, 403);
+  auto reset = As(server_->operator_key(), "PATCH", "/v1/admin/tenants/demo", R"({"settings":{"audit_query_text":null}})");
+  ASSERT_EQ(reset.status, 200) << reset.body;
+  EXPECT_FALSE(Json(reset).at("settings").as_object().contains("audit_query_text"));
+}
+
 TEST_F(AuditApi, RefusedUploadsAreRecordedBeforeTheirBodiesAreRead) {
   auto user = As(owner_, "POST", "/v1/users", R"({"email":"vic@demo.io","role":"viewer"})");
   ASSERT_EQ(user.status, 201);

@@ -381,6 +381,15 @@ const Migration kV11 = {
     },
 };
 
+// Version 12: per-tenant settings whose defaults are in the configuration (e.g. whether the audit
+// log keeps queries' SQL text), on the tenant (so authentication carries them).
+const Migration kV12 = {
+    12,
+    {
+        "ALTER TABLE tenants ADD COLUMN settings_json TEXT NOT NULL DEFAULT '{}'",
+    },
+};
+
 Status SchemaTooNew(int found) {
   return FailedPrecondition(
       "schema_too_new",
@@ -410,7 +419,7 @@ Result<std::set<int>> AppliedVersions(Connection& conn) {
 }  // namespace
 
 const std::vector<Migration>& Migrations() {
-  static const std::vector<Migration> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8, kV9, kV10, kV11};
+  static const std::vector<Migration> kMigrations = {kV1, kV2, kV3, kV4, kV5, kV6, kV7, kV8, kV9, kV10, kV11, kV12};
   return kMigrations;
 }
 

@@ -61,7 +61,7 @@ std::vector<std::string> SplitScopes(const std::string& joined) {
 // Column lists shared by the INSERTs and SELECTs below, in the order the Read* functions expect.
 // Macros so that they concatenate into the SQL literals.
 #define TENANT_COLUMNS "id, slug, name, status, created_at, updated_at"
-#define TENANT_READ_COLUMNS TENANT_COLUMNS ", quotas_json"
+#define TENANT_READ_COLUMNS TENANT_COLUMNS ", quotas_json, settings_json"
 #define USER_COLUMNS "id, tenant_id, email, role, status, created_at, updated_at"
 #define USER_READ_COLUMNS USER_COLUMNS ", attributes_json"
 #define API_KEY_COLUMNS                                                                       \
@@ -79,6 +79,7 @@ Result<Tenant> ReadTenant(const Statement& row) {
   t.created_at = row.ColumnInt64(4);
   t.updated_at = row.ColumnInt64(5);
   t.quotas_json = row.ColumnText(6);
+  t.settings_json = row.ColumnText(7);
   return t;
 }
 
@@ -299,6 +300,17 @@ class SqliteStoreBase : public MetaStore {
       QUARRY_RETURN_IF_ERROR(stmt.Run());
       if (conn.Changes() == 0) return TenantNotFound();
       return BumpIdentityEpoch(conn);  // cached principals carry the tenant's quotas
+    });
+  }
+
+  Status SetTenantSettings(const std::string& tenant_id, const std::string& settings_json, UnixMillis now) override {
+    return Write([&](Connection& conn) -> Status {
+      QUARRY_ASSIGN_OR_RETURN(Statement stmt,
+                              conn.Prepare("UPDATE tenants SET settings_json = ?, updated_at = ? WHERE id = ?"));
+      stmt.Bind(1, settings_json).Bind(2, now).Bind(3, tenant_id);
+      QUARRY_RETURN_IF_ERROR(stmt.Run());
+      if (conn.Changes() == 0) return TenantNotFound();
+      return BumpIdentityEpoch(conn);  // cached principals carry the tenant's settings
     });
   }
 
