@@ -226,6 +226,22 @@ TEST_F(ProjectsApi, ProjectRolesDecideWhoChangesDatasetsAndManagesTheProject) {
   Expect(Call(owner_, "PATCH", "/v1/datasets/ledger", R"({"project_id":")" + project_ + R"("})"), 404, "project_not_found");
 }
 
+TEST_F(ProjectsApi, AnInvisibleDatasetsNameCannotReachWhatAMemberLeftOnAPooledConnection) {
+  // Alice's queries leave her view of `ledger` on the tenant's pooled connections; Bob names
+  // `ledger` in every shape that could resolve to a leftover catalog entry.
+  for (const char* sql : {"WITH ledger AS (SELECT * FROM ledger) SELECT * FROM ledger",
+                          "WITH x AS (SELECT 1) SELECT * FROM ledger", "SELECT * FROM open, ledger",
+                          "SELECT * FROM (SELECT * FROM ledger)", "SELECT * FROM temp.main.ledger",
+                          "SELECT * FROM query_table('ledger')"}) {
+    for (int i = 0; i < 4; ++i) {
+      Expect(Call(alice_.key, "POST", "/v1/query", R"({"sql":"SELECT sum(amount) FROM ledger"})"), 200);
+      auto r = Call(bob_.key, "POST", "/v1/query", boost::json::serialize(boost::json::object{{"sql", sql}}));
+      EXPECT_GE(r.status, 400) << sql << ": " << r.body;
+      EXPECT_EQ(r.body.find("\"rows\""), std::string::npos) << sql << ": " << r.body;
+    }
+  }
+}
+
 TEST_F(ProjectsApi, BadInputIsRefusedWithClearErrors) {
   Expect(Call(owner_, "POST", "/v1/projects", R"({"name":""})"), 400, "invalid_name");
   Expect(Call(owner_, "POST", "/v1/projects", R"({"name":"Finance"})"), 409, "project_name_taken");
