@@ -72,4 +72,19 @@ Status RequireCreateIn(AccessStore& access, const Principal& actor, const std::s
   return Status::Ok();
 }
 
+Status RequireJobWrite(MetaStore& meta, DatasetStore& datasets, AccessStore& access, const std::string& tenant_id,
+                       const std::string& user_id, const std::string& name, const std::string& project_id) {
+  Principal actor;
+  QUARRY_ASSIGN_OR_RETURN(actor.tenant, meta.GetTenant(tenant_id));
+  QUARRY_ASSIGN_OR_RETURN(actor.user, meta.GetUser(tenant_id, user_id));
+  QUARRY_RETURN_IF_ERROR(RequireActive(actor.tenant, actor.user));
+  actor.scopes = MaxScopesForRole(actor.user.role);
+  auto dataset = datasets.GetDataset(tenant_id, name);
+  if (!dataset.ok() && dataset.status().code() != "dataset_not_found") return dataset.status();
+  if (!dataset.ok()) return RequireCreateIn(access, actor, project_id);
+  QUARRY_ASSIGN_OR_RETURN(DatasetRights rights, RightsOn(access, actor, *dataset));
+  if (!rights.read) return NotFound("dataset_not_found", "no such dataset; list them with GET /v1/datasets");
+  return RequireWrite(access, actor, *dataset);
+}
+
 }  // namespace quarry::access

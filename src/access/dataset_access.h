@@ -23,6 +23,7 @@
 #include "common/status.h"
 #include "meta/access_store.h"
 #include "meta/dataset_store.h"
+#include "meta/meta_store.h"
 
 namespace quarry::access {
 
@@ -48,5 +49,12 @@ Status RequireWrite(AccessStore& access, const Principal& actor, const Dataset& 
 
 // OK when the caller may create a dataset in `project_id` (empty: in no project).
 Status RequireCreateIn(AccessStore& access, const Principal& actor, const std::string& project_id);
+
+// For a job that changes a dataset on behalf of `user_id` (an ingestion): OK when that user, as
+// they are now (active, their current role, their memberships), may still change the dataset
+// named `name` (or, when it does not exist, create it in `project_id`). The user acts with every
+// scope of their role: the key that enqueued the job was checked then.
+Status RequireJobWrite(MetaStore& meta, DatasetStore& datasets, AccessStore& access, const std::string& tenant_id,
+                       const std::string& user_id, const std::string& name, const std::string& project_id);
 
 }  // namespace quarry::access

@@ -1,5 +1,7 @@
 #include "cli/job_runtime.h"
 
+#include "access/dataset_access.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -53,11 +55,15 @@ ingest::IngestOptions IngestOptionsFrom(const Config& c, const DataDirPaths& pat
 }
 
 void RegisterHandlers(jobs::HandlerRegistry& registry, const Config& config, const DataDirPaths& paths,
-                      DatasetStore& datasets, ObjectStore& objects, const Clock& clock, audit::AuditLog* audit) {
+                      const HandlerStores& stores, const Clock& clock, audit::AuditLog* audit) {
   jobs::RegisterBuiltinHandlers(registry, config.job_allow_test_kinds);
   const ingest::IngestOptions options = IngestOptionsFrom(config, paths);
-  registry.Register("ingest", ingest::IngestKindPolicy(options),
-                    std::make_shared<ingest::IngestHandler>(datasets, objects, clock, options, audit));
+  auto ingest = std::make_shared<ingest::IngestHandler>(stores.datasets, stores.objects, clock, options, audit);
+  ingest->set_write_check([stores](const Job& job, const ingest::IngestRequest& request) {
+    return access::RequireJobWrite(stores.meta, stores.datasets, stores.access, job.tenant_id, job.user_id,
+                                   request.dataset, request.project_id);
+  });
+  registry.Register("ingest", ingest::IngestKindPolicy(options), std::move(ingest));
 }
 
 namespace {

@@ -19,11 +19,19 @@ jobs::WorkerPoolOptions WorkerOptionsFrom(const Config& config, const DataDirPat
 jobs::JobServiceOptions JobServiceOptionsFrom(const Config& config);
 ingest::IngestOptions IngestOptionsFrom(const Config& config, const DataDirPaths& paths);
 
-// Registers the job kinds a worker process runs: the ingestion, and the test kinds when allowed.
-// `audit` (optional): where the ingestion records the versions it publishes.
+// What the job handlers reach (all outlive the registry).
+struct HandlerStores {
+  MetaStore& meta;
+  DatasetStore& datasets;
+  AccessStore& access;
+  ObjectStore& objects;
+};
+
+// Registers the job kinds a worker process runs: the ingestion (which re-checks, as each attempt
+// starts, that its user may still change the dataset: access::RequireJobWrite), and the test kinds
+// when allowed. `audit` (optional): where the ingestion records the versions it publishes.
 void RegisterHandlers(jobs::HandlerRegistry& registry, const Config& config, const DataDirPaths& paths,
-                      DatasetStore& datasets, ObjectStore& objects, const Clock& clock,
-                      audit::AuditLog* audit = nullptr);
+                      const HandlerStores& stores, const Clock& clock, audit::AuditLog* audit = nullptr);
 
 // Start-up housekeeping: deletes pending dataset versions whose job ended and dataset files the
 // registry does not know. The server, which holds the data-dir lock and is not serving yet

@@ -107,7 +107,8 @@ int RunServe(const ConfigFlags& flags) {
                                                                        config.audit_retention, config.audit_query_text});
   audit_log.Start();
   jobs::HandlerRegistry registry;
-  RegisterHandlers(registry, config, paths, **datasets, **objects, clock, &audit_log);
+  RegisterHandlers(registry, config, paths, HandlerStores{**store, **datasets, **access_store, **objects}, clock,
+                   &audit_log);
   std::unique_ptr<jobs::WorkerPool> workers;
   if (config.job_workers > 0) {
     // Leases of this server's previous runs carry the same prefix and are expired at start.

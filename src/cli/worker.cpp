@@ -41,6 +41,10 @@ int RunWorker(const ConfigFlags& flags) {
 
   auto datasets = OpenDatasetStore(config, paths);
   if (!datasets.ok()) return fail(datasets.status());
+  auto meta = OpenMetaStore(config, paths);
+  if (!meta.ok()) return fail(meta.status());
+  auto access_store = OpenAccessStore(config, paths);
+  if (!access_store.ok()) return fail(access_store.status());
   auto objects = OpenLocalObjectStore(paths.storage());
   if (!objects.ok()) return fail(objects.status());
 
@@ -53,7 +57,8 @@ int RunWorker(const ConfigFlags& flags) {
   audit_log.Start();
 
   jobs::HandlerRegistry registry;
-  RegisterHandlers(registry, config, paths, **datasets, **objects, SystemClock::Instance(), &audit_log);
+  RegisterHandlers(registry, config, paths, HandlerStores{**meta, **datasets, **access_store, **objects},
+                   SystemClock::Instance(), &audit_log);
   // A worker process has no stable identity across runs: its pid makes its leases its own.
   jobs::WorkerPool pool(**job_store, registry, SystemClock::Instance(),
                         WorkerOptionsFrom(config, paths, "worker@" + HostName() + ":" + std::to_string(::getpid()) + "/"));

@@ -453,6 +453,7 @@ Result<std::string> IngestHandler::Run(jobs::JobContext& context) {
                       rejected ? *rejected : boost::json::value(0));
   }
 
+  if (write_check_) QUARRY_RETURN_IF_ERROR(write_check_(context.job(), *request));
   Attempt attempt(context, datasets_, objects_, clock_, options_, *request);
   Result<std::string> result = attempt.Run();
   if (!result.ok()) attempt.Abandon(result.status());

@@ -16,9 +16,11 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include "common/clock.h"
+#include "ingest/ingest_request.h"
 #include "jobs/job_handler.h"
 #include "meta/dataset_store.h"
 #include "storage/object_store.h"
@@ -47,6 +49,11 @@ class IngestHandler final : public jobs::JobHandler {
                 audit::AuditLog* audit = nullptr)
       : datasets_(datasets), objects_(objects), clock_(clock), options_(std::move(options)), audit_(audit) {}
 
+  // Checks, when an attempt starts, that the job's user may still make this change (their
+  // membership or role may have changed while the job waited); a refusal fails the job with it.
+  using WriteCheck = std::function<Status(const Job& job, const IngestRequest& request)>;
+  void set_write_check(WriteCheck check) { write_check_ = std::move(check); }
+
   Result<std::string> Run(jobs::JobContext& context) override;
   // Deletes the job's upload file and the pending versions of jobs that ended.
   void Discard(const Job& job) override;
@@ -59,6 +66,7 @@ class IngestHandler final : public jobs::JobHandler {
 
   DatasetStore& datasets_;
   ObjectStore& objects_;
+  WriteCheck write_check_;
   const Clock& clock_;
   const IngestOptions options_;
   audit::AuditLog* const audit_;

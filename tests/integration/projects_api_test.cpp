@@ -6,6 +6,7 @@
 
 #include <boost/json.hpp>
 
+#include <chrono>
 #include <map>
 #include <string>
 
@@ -25,7 +26,8 @@ struct Member {
 class ProjectsApi : public ::testing::Test {
  protected:
   void SetUp() override {
-    server_ = std::make_unique<QuarryServer>(std::vector<std::string>{"--set", "query.cache_bytes=16MiB"});
+    server_ = std::make_unique<QuarryServer>(
+        std::vector<std::string>{"--set", "query.cache_bytes=16MiB", "--set", "jobs.allow_test_kinds=true"});
     ASSERT_TRUE(server_->started());
     owner_ = server_->demo_key();
     alice_ = NewMember("alice@demo.io", "analyst");
@@ -240,6 +242,30 @@ TEST_F(ProjectsApi, AnInvisibleDatasetsNameCannotReachWhatAMemberLeftOnAPooledCo
       EXPECT_EQ(r.body.find("\"rows\""), std::string::npos) << sql << ": " << r.body;
     }
   }
+}
+
+TEST_F(ProjectsApi, AnIngestionThatWaitedChecksItsUsersRightsAgainWhenItStarts) {
+  // One job of the tenant runs at a time, and a long one holds the slot.
+  ASSERT_EQ(Call(server_->operator_key(), "PATCH", "/v1/admin/tenants/demo", R"({"quotas":{"running_jobs":1}})").status,
+            200);
+  const std::string blocker = Id(Call(owner_, "POST", "/v1/jobs", R"({"kind":"sleep","payload":{"ms":120000}})"), 202);
+  std::string state;
+  for (auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+       std::chrono::steady_clock::now() < end && state != "running";) {
+    state = Str(Json(Call(owner_, "GET", "/v1/jobs/" + blocker)).at("state"));
+  }
+  ASSERT_EQ(state, "running");
+  // Alice's replacement waits in the queue; meanwhile she leaves the project.
+  const std::string waiting =
+      Id(Call(alice_.key, "PUT", "/v1/datasets/ledger/data?mode=replace", "id,amount\n9,90\n"), 202);
+  Expect(Call(owner_, "DELETE", "/v1/projects/" + project_ + "/members/" + alice_.id), 204);
+  Expect(Call(owner_, "POST", "/v1/jobs/" + blocker + "/cancel"), 200);
+  EXPECT_EQ(server_->WaitForJob(alice_.key, waiting), "failed");
+  auto job = Json(Call(alice_.key, "GET", "/v1/jobs/" + waiting));
+  EXPECT_EQ(Str(job.at("error").at("code")), "dataset_not_found") << boost::json::serialize(job);
+  // The dataset is unchanged.
+  auto sum = Json(Call(owner_, "POST", "/v1/query", R"({"sql":"SELECT sum(amount) AS s FROM ledger"})"));
+  EXPECT_EQ(sum.at("rows").at(0).at(0), 30);
 }
 
 TEST_F(ProjectsApi, BadInputIsRefusedWithClearErrors) {
