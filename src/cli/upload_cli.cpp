@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 using Steady = std::chrono::steady_clock;
 
 struct UploadArgs {
-  std::string file, dataset, mode = "create", format, delimiter, header, types, null_strings;
+  std::string file, dataset, mode = "create", format, delimiter, header, types, null_strings, project;
   long long max_bad_rows = -1;
   long long max_rate = 0;
   bool no_follow = false;
@@ -135,6 +135,7 @@ int RunUpload(const ClientFlags& flags, const UploadArgs& args) {
     if (!args.types.empty()) metadata["types"] = args.types;
     if (!args.null_strings.empty()) metadata["null"] = args.null_strings;
     if (args.max_bad_rows >= 0) metadata["max_bad_rows"] = std::to_string(args.max_bad_rows);
+    if (!args.project.empty()) metadata["project"] = args.project;
     auto created = tus.Create(size, metadata);
     if (!created.ok()) return Report(created.status());
     upload_path = *created;
@@ -206,6 +207,8 @@ void AddUploadCommands(CLI::App& app, int* exit_code) {
   upload->add_option("--types", args->types, "column types overriding detection, e.g. id:BIGINT,day:DATE");
   upload->add_option("--null", args->null_strings, "comma-separated strings that mean NULL");
   upload->add_option("--max-bad-rows", args->max_bad_rows, "rows that cannot be read to tolerate (default 0)");
+  upload->add_option("--project", args->project,
+                     "create the dataset in this project (prj_...): visible to its members only");
   upload->add_option("--max-rate", args->max_rate, "cap the sending rate, in bytes per second (default: none)")
       ->check(CLI::Range(0LL, 1LL << 40));
   upload->add_flag("--no-follow", args->no_follow, "return once uploaded instead of following the ingestion");

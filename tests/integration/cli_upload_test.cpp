@@ -75,6 +75,18 @@ TEST(CliUpload, AnInterruptedUploadResumesWhenTheCommandRunsAgain) {
   EXPECT_EQ(bad.exit_code, 1) << bad.out << bad.err;
   EXPECT_NE(bad.err.find("bad_rows"), std::string::npos) << bad.err;
 
+  // --project: the dataset is created in the project (tus metadata 'project').
+  auto project = server.Request("POST", "/v1/projects", server.demo_key(), R"({"name":"CLI"})");
+  ASSERT_EQ(project.status, 201) << project.body;
+  const std::string project_id(boost::json::parse(project.body).at("id").as_string());
+  std::ofstream(work + "/small.csv") << "a\n1\n";
+  CommandResult in_project = RunCommand({"/usr/bin/env", state, QUARRY_BINARY, "upload", work + "/small.csv",
+                                         "--dataset", "scoped", "--project", project_id, "--url",
+                                         "http://" + server.address(), "--key", server.demo_key()}, 60s);
+  EXPECT_EQ(in_project.exit_code, 0) << in_project.out << in_project.err;
+  auto scoped = boost::json::parse(server.Request("GET", "/v1/datasets/scoped", server.demo_key()).body);
+  EXPECT_EQ(scoped.at("project_id").as_string(), project_id);
+
   // `quarry query`: an aligned table by default, CSV on request, the stable code on a denial.
   const std::vector<std::string> client = {"--url", "http://" + server.address(), "--key", server.demo_key()};
   auto query = [&](std::vector<std::string> args) {
