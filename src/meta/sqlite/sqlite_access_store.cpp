@@ -404,8 +404,7 @@ class SqliteAccessStore final : public AccessStore, private sqlite::PooledStore 
 }  // namespace
 
 Result<std::unique_ptr<AccessStore>> OpenSqliteAccessStore(const SqliteOptions& options) {
-  QUARRY_ASSIGN_OR_RETURN(auto conn, sqlite::OpenMigrated(options.path, options.busy_timeout_ms));
-  return std::unique_ptr<AccessStore>(std::make_unique<SqliteAccessStore>(options, std::move(conn)));
+  return sqlite::OpenStore<AccessStore, SqliteAccessStore>(options);
 }
 
 }  // namespace quarry

@@ -4,6 +4,7 @@
 #include "meta/audit_store.h"
 #include "meta/sqlite/migrations.h"
 #include "meta/sqlite/sqlite_connection.h"
+#include "meta/sqlite/sqlite_store_support.h"
 #include "meta/sqlite/sqlite_meta_store.h"
 
 namespace quarry {
@@ -88,8 +89,7 @@ class SqliteAuditStore final : public AuditStore {
 }  // namespace
 
 Result<std::unique_ptr<AuditStore>> OpenSqliteAuditStore(const SqliteOptions& options) {
-  QUARRY_ASSIGN_OR_RETURN(auto conn, sqlite::OpenMigrated(options.path, options.busy_timeout_ms));
-  return std::unique_ptr<AuditStore>(std::make_unique<SqliteAuditStore>(options, std::move(conn)));
+  return sqlite::OpenStore<AuditStore, SqliteAuditStore>(options);
 }
 
 }  // namespace quarry

@@ -504,8 +504,7 @@ class SqliteDatasetStore final : public DatasetStore, private sqlite::PooledStor
 }  // namespace
 
 Result<std::unique_ptr<DatasetStore>> OpenSqliteDatasetStore(const SqliteOptions& options) {
-  QUARRY_ASSIGN_OR_RETURN(auto conn, sqlite::OpenMigrated(options.path, options.busy_timeout_ms));
-  return std::unique_ptr<DatasetStore>(std::make_unique<SqliteDatasetStore>(options, std::move(conn)));
+  return sqlite::OpenStore<DatasetStore, SqliteDatasetStore>(options);
 }
 
 }  // namespace quarry

@@ -9,6 +9,7 @@
 
 #include "common/ids.h"
 #include "meta/sqlite/migrations.h"
+#include "meta/sqlite/sqlite_store_support.h"
 
 namespace quarry::sqlite {
 namespace {
@@ -391,8 +392,7 @@ Result<std::vector<JobEvent>> SqliteJobStore::ListEvents(const std::string& tena
 namespace quarry {
 
 Result<std::unique_ptr<JobStore>> OpenSqliteJobStore(const SqliteOptions& options) {
-  QUARRY_ASSIGN_OR_RETURN(auto conn, sqlite::OpenMigrated(options.path, options.busy_timeout_ms));
-  return std::unique_ptr<JobStore>(std::make_unique<sqlite::SqliteJobStore>(options, std::move(conn)));
+  return sqlite::OpenStore<JobStore, sqlite::SqliteJobStore>(options);
 }
 
 }  // namespace quarry

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/ids.h"
+#include "common/testing/status_testing.h"
 #include "common/testing/temp_dir.h"
 #include "meta/sqlite/sqlite_connection.h"
 #include "meta/sqlite/sqlite_meta_store.h"
@@ -30,16 +31,7 @@ constexpr UnixMillis kT0 = 1'767'225'600'000;
 constexpr auto kWindow = std::chrono::milliseconds(24 * 3'600'000);
 constexpr int kNoCap = 1'000'000;
 
-#define ASSERT_OK(expr)                                                  \
-  do {                                                                   \
-    const ::quarry::Status assert_ok_status_ = (expr);                   \
-    ASSERT_TRUE(assert_ok_status_.ok()) << assert_ok_status_.ToString(); \
-  } while (0)
-
-[[maybe_unused]] void ExpectError(const Status& s, ErrorCode category, const std::string& code) {
-  EXPECT_EQ(s.category(), category) << s.ToString();
-  EXPECT_EQ(s.code(), code) << s.ToString();
-}
+using ::quarry::testing::ExpectError;
 
 [[maybe_unused]] AttemptOutcome Succeeded(std::string result = R"({"ok":true})") {
   AttemptOutcome o;

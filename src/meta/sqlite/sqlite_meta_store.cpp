@@ -525,8 +525,7 @@ class SqliteMetaStore final : public SqliteStoreBase {
 int SqliteLatestSchemaVersion() { return sqlite::LatestMigrationVersion(); }
 
 Result<std::unique_ptr<MetaStore>> OpenSqliteMetaStore(const SqliteOptions& options) {
-  QUARRY_ASSIGN_OR_RETURN(auto conn, sqlite::OpenMigrated(options.path, options.busy_timeout_ms));
-  return std::unique_ptr<MetaStore>(std::make_unique<SqliteMetaStore>(options, std::move(conn)));
+  return sqlite::OpenStore<MetaStore, SqliteMetaStore>(options);
 }
 
 }  // namespace quarry

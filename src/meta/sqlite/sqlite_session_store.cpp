@@ -3,6 +3,7 @@
 
 #include "meta/sqlite/migrations.h"
 #include "meta/sqlite/sqlite_connection.h"
+#include "meta/sqlite/sqlite_store_support.h"
 
 #include <algorithm>
 
@@ -232,8 +233,7 @@ class SqliteSessionStore final : public SessionStore {
 }  // namespace
 
 Result<std::unique_ptr<SessionStore>> OpenSqliteSessionStore(const SqliteOptions& options) {
-  QUARRY_ASSIGN_OR_RETURN(auto conn, sqlite::OpenMigrated(options.path, options.busy_timeout_ms));
-  return std::unique_ptr<SessionStore>(std::make_unique<SqliteSessionStore>(options, std::move(conn)));
+  return sqlite::OpenStore<SessionStore, SqliteSessionStore>(options);
 }
 
 }  // namespace quarry

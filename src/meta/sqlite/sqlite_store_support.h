@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <utility>
 
 #include "meta/records.h"
+#include "meta/sqlite/migrations.h"
 #include "meta/sqlite/sqlite_connection.h"
 #include "meta/sqlite/sqlite_meta_store.h"
 
@@ -28,6 +30,14 @@ Result<Page<T>> FetchPage(Statement& stmt, int limit, Result<T> (*read)(const St
     QUARRY_ASSIGN_OR_RETURN(T item, read(stmt));
     page.items.push_back(std::move(item));
   }
+}
+
+// Opens the metadata database (migrating it) and makes store `Impl` (constructed from the options
+// and the first connection) behind its `Interface`: the factories' one shape.
+template <typename Interface, typename Impl>
+Result<std::unique_ptr<Interface>> OpenStore(const SqliteOptions& options) {
+  QUARRY_ASSIGN_OR_RETURN(auto conn, OpenMigrated(options.path, options.busy_timeout_ms));
+  return std::unique_ptr<Interface>(std::make_unique<Impl>(options, std::move(conn)));
 }
 
 // A store's pool of connections to the metadata database. Write runs `fn(Connection&)` in one

@@ -3,6 +3,7 @@
 
 #include "meta/sqlite/migrations.h"
 #include "meta/sqlite/sqlite_connection.h"
+#include "meta/sqlite/sqlite_store_support.h"
 #include "meta/sqlite/sqlite_meta_store.h"
 #include "meta/upload_store.h"
 
@@ -127,8 +128,7 @@ class SqliteUploadStore final : public UploadStore {
 }  // namespace
 
 Result<std::unique_ptr<UploadStore>> OpenSqliteUploadStore(const SqliteOptions& options) {
-  QUARRY_ASSIGN_OR_RETURN(auto conn, sqlite::OpenMigrated(options.path, options.busy_timeout_ms));
-  return std::unique_ptr<UploadStore>(std::make_unique<SqliteUploadStore>(options, std::move(conn)));
+  return sqlite::OpenStore<UploadStore, SqliteUploadStore>(options);
 }
 
 }  // namespace quarry
