@@ -16,7 +16,6 @@ Status RequireMember(const Principal& actor) {
                           "not the operator key");
 }
 
-Status ProjectNotFound() { return NotFound("project_not_found", "no such project; list them with GET /v1/projects"); }
 
 }  // namespace
 

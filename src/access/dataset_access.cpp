@@ -47,7 +47,7 @@ Result<Dataset> ReadableDataset(DatasetStore& datasets, AccessStore& access, con
   }
   QUARRY_ASSIGN_OR_RETURN(Dataset dataset, datasets.GetDataset(actor.tenant.id, name));
   QUARRY_ASSIGN_OR_RETURN(DatasetRights rights, RightsOn(access, actor, dataset));
-  if (!rights.read) return NotFound("dataset_not_found", "no such dataset; list them with GET /v1/datasets");
+  if (!rights.read) return DatasetNotFound();
   return dataset;
 }
 
@@ -67,7 +67,7 @@ Status RequireCreateIn(AccessStore& access, const Principal& actor, const std::s
   QUARRY_ASSIGN_OR_RETURN(std::optional<ProjectRole> role,
                           access.ProjectRoleOf(actor.tenant.id, project_id, actor.user.id));
   // Projects the caller is no member of do not exist for it.
-  if (!role) return NotFound("project_not_found", "no such project; list them with GET /v1/projects");
+  if (!role) return ProjectNotFound();
   if (!CanEdit(role)) return ProjectRoleTooLow("creating a dataset in this project");
   return Status::Ok();
 }
@@ -83,7 +83,7 @@ Status RequireJobWrite(MetaStore& meta, DatasetStore& datasets, AccessStore& acc
   if (!dataset.ok() && dataset.status().code() != "dataset_not_found") return dataset.status();
   if (!dataset.ok()) return RequireCreateIn(access, actor, project_id);
   QUARRY_ASSIGN_OR_RETURN(DatasetRights rights, RightsOn(access, actor, *dataset));
-  if (!rights.read) return NotFound("dataset_not_found", "no such dataset; list them with GET /v1/datasets");
+  if (!rights.read) return DatasetNotFound();
   return RequireWrite(access, actor, *dataset);
 }
 

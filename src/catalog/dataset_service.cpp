@@ -11,6 +11,13 @@
 
 namespace quarry::catalog {
 
+namespace {
+// An append to a missing dataset and to one the caller may not see answer alike.
+Status NothingToAppendTo(const std::string& name) {
+  return NotFound("dataset_not_found", "there is no dataset '" + name + "' to append to; upload with mode=create");
+}
+}  // namespace
+
 Status DatasetService::RequireMember(const Principal& actor) {
   if (actor.is_operator) {
     return PermissionDenied("tenant_member_required",
@@ -44,10 +51,10 @@ Status DatasetService::CheckUpload(const Principal& actor, const ingest::IngestR
     QUARRY_ASSIGN_OR_RETURN(access::DatasetRights rights, access::RightsOn(access_, actor, *existing));
     if (!rights.read && request.mode == ingest::Mode::kAppend) {
       // The same answer as for a missing dataset.
-      return NotFound("dataset_not_found", "there is no dataset '" + name + "' to append to; upload with mode=create");
+      return NothingToAppendTo(name);
     }
     if (!rights.read && request.mode != ingest::Mode::kCreate) {
-      return NotFound("dataset_not_found", "no such dataset; list them with GET /v1/datasets");
+      return DatasetNotFound();
     }
     if (request.mode == ingest::Mode::kCreate) {
       // Names are unique in the tenant: one the caller cannot see still takes the name.
@@ -57,7 +64,7 @@ Status DatasetService::CheckUpload(const Principal& actor, const ingest::IngestR
     }
   }
   if (request.mode == ingest::Mode::kAppend && !existing) {
-    return NotFound("dataset_not_found", "there is no dataset '" + name + "' to append to; upload with mode=create");
+    return NothingToAppendTo(name);
   }
   QUARRY_RETURN_IF_ERROR(CheckWriteAccess(actor, request, existing));
   if (!existing) {

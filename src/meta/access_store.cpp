@@ -18,6 +18,8 @@ std::optional<ProjectRole> ParseProjectRole(std::string_view s) {
   return std::nullopt;
 }
 
+Status ProjectNotFound() { return NotFound("project_not_found", "no such project; list them with GET /v1/projects"); }
+
 std::string_view ToString(PrincipalKind k) { return k == PrincipalKind::kGroup ? "group" : "user"; }
 
 Status ValidateAccessName(std::string_view what, const std::string& name) {

@@ -142,6 +142,10 @@ class AccessStore {
                                          const std::string& project_id, const std::string& user_id) = 0;
 };
 
+// NotFound "project_not_found": a missing project, another tenant's, or one the caller is no
+// member of, alike.
+Status ProjectNotFound();
+
 // Project and group names: 1-100 characters, printable, no leading or trailing space.
 // InvalidArgument "invalid_name".
 Status ValidateAccessName(std::string_view what, const std::string& name);

@@ -33,6 +33,8 @@ bool IsReserved(std::string_view name) {
 
 }  // namespace
 
+Status DatasetNotFound() { return NotFound("dataset_not_found", "no such dataset; list them with GET /v1/datasets"); }
+
 Status ValidateDatasetName(const std::string& name) {
   if (name.empty() || name.size() > 63) {
     return InvalidArgument("invalid_dataset_name", "a dataset name has 1 to 63 characters");

@@ -167,6 +167,10 @@ class DatasetStore {
   virtual Status DeletePolicy(const std::string& tenant_id, const std::string& dataset_id, const std::string& policy_id) = 0;
 };
 
+// NotFound "dataset_not_found": the one answer for a dataset that does not exist, belongs to
+// another tenant, or is invisible to the caller (access/dataset_access.h), so none can be told apart.
+Status DatasetNotFound();
+
 // Dataset names: 1-63 characters, lowercase ASCII letters, digits and '_', starting with a
 // letter; not an SQL reserved word. InvalidArgument "invalid_dataset_name" says what to change.
 Status ValidateDatasetName(const std::string& name);

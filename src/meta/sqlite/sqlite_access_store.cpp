@@ -25,7 +25,6 @@ using sqlite::Statement;
   "WITH me(id) AS (SELECT ?1 UNION ALL SELECT group_id FROM group_members WHERE user_id = ?1 AND tenant_id = ?2) "
 #define QUARRY_ROLE_RANK "CASE role WHEN 'admin' THEN 0 WHEN 'editor' THEN 1 ELSE 2 END"
 
-Status ProjectNotFound() { return NotFound("project_not_found", "no such project; list them with GET /v1/projects"); }
 Status GroupNotFound() { return NotFound("group_not_found", "no such group; list them with GET /v1/groups"); }
 Status MemberNotFound() { return NotFound("member_not_found", "no such member; list the members first"); }
 Status UserNotFound() { return NotFound("user_not_found", "no such user; list them with GET /v1/users"); }
@@ -323,7 +322,7 @@ class SqliteAccessStore final : public AccessStore, private sqlite::PooledStore 
     return Write([&](Connection& conn) -> Status {
       QUARRY_ASSIGN_OR_RETURN(bool dataset, Exists(conn, "SELECT 1 FROM datasets WHERE id = ? AND tenant_id = ?",
                                                    g.dataset_id, g.tenant_id));
-      if (!dataset) return NotFound("dataset_not_found", "no such dataset; list them with GET /v1/datasets");
+      if (!dataset) return DatasetNotFound();
       QUARRY_RETURN_IF_ERROR(RequirePrincipal(conn, g.tenant_id, g.kind, g.grantee_id));
       QUARRY_ASSIGN_OR_RETURN(std::int64_t n,
                               Count(conn, "SELECT count(*) FROM dataset_grants WHERE dataset_id = ?", g.dataset_id));

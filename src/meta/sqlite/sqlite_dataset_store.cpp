@@ -31,9 +31,6 @@ using sqlite::Statement;
   " FROM datasets d LEFT JOIN dataset_versions cv ON cv.dataset_id = d.id AND " \
   "cv.version = d.current_version"
 
-Status DatasetNotFound() {
-  return NotFound("dataset_not_found", "no such dataset; list them with GET /v1/datasets");
-}
 Status VersionNotFound(int version) {
   return NotFound("version_not_found", "the dataset has no version " + std::to_string(version) +
                                            "; list them with GET /v1/datasets/{name}/versions");
@@ -98,7 +95,7 @@ Status CheckProject(Connection& conn, const std::string& tenant_id, const std::s
   stmt.Bind(1, project_id).Bind(2, tenant_id);
   QUARRY_ASSIGN_OR_RETURN(bool row, stmt.Step());
   QUARRY_RETURN_IF_ERROR(stmt.Run());
-  if (!row) return NotFound("project_not_found", "no such project; list them with GET /v1/projects");
+  if (!row) return ProjectNotFound();
   return Status::Ok();
 }
 
