@@ -25,27 +25,31 @@ Result<PrincipalKind> KindOfId(const std::string& id) {
   return InvalidArgument("invalid_member", "name a user (usr_...) or a group (grp_...) by its id");
 }
 
-Result<Project> AccessService::VisibleProject(const Principal& actor, const std::string& project_id) {
+Result<AccessService::SeenProject> AccessService::VisibleProject(const Principal& actor,
+                                                                 const std::string& project_id) {
   QUARRY_RETURN_IF_ERROR(RequireMember(actor));
   if (!LooksLikeId(project_id, "prj")) return ProjectNotFound();
-  QUARRY_ASSIGN_OR_RETURN(Project project, access_.GetProject(actor.tenant.id, project_id));
-  if (SeesAllDatasets(actor)) return project;
-  QUARRY_ASSIGN_OR_RETURN(auto role, access_.ProjectRoleOf(actor.tenant.id, project_id, actor.user.id));
-  if (!role) return ProjectNotFound();
-  return project;
+  SeenProject seen;
+  QUARRY_ASSIGN_OR_RETURN(seen.project, access_.GetProject(actor.tenant.id, project_id));
+  if (SeesAllDatasets(actor)) return seen;
+  QUARRY_ASSIGN_OR_RETURN(seen.role, access_.ProjectRoleOf(actor.tenant.id, project_id, actor.user.id));
+  if (!seen.role) return ProjectNotFound();
+  return seen;
 }
 
-Status AccessService::RequireProjectAdmin(const Principal& actor, const std::string& project_id) {
-  QUARRY_RETURN_IF_ERROR(VisibleProject(actor, project_id).status());
-  if (SeesAllDatasets(actor)) return RequireScope(actor, kScopeAdmin);
+Result<Project> AccessService::RequireProjectAdmin(const Principal& actor, const std::string& project_id) {
+  QUARRY_ASSIGN_OR_RETURN(SeenProject seen, VisibleProject(actor, project_id));
+  if (SeesAllDatasets(actor)) {
+    QUARRY_RETURN_IF_ERROR(RequireScope(actor, kScopeAdmin));
+    return seen.project;
+  }
   QUARRY_RETURN_IF_ERROR(RequireScope(actor, kScopeWrite));
-  QUARRY_ASSIGN_OR_RETURN(auto role, access_.ProjectRoleOf(actor.tenant.id, project_id, actor.user.id));
-  if (role != ProjectRole::kAdmin) {
+  if (seen.role != ProjectRole::kAdmin) {
     return PermissionDenied("project_role_too_low",
                             "this needs the admin role in the project (or the tenant owner or admin role); your role "
-                            "there is " + std::string(role ? ToString(*role) : "none"));
+                            "there is " + std::string(ToString(*seen.role)));
   }
-  return Status::Ok();
+  return seen.project;
 }
 
 Result<Project> AccessService::CreateProject(const Principal& actor, const std::string& name,
@@ -66,13 +70,13 @@ Result<Page<Project>> AccessService::ListProjects(const Principal& actor, const 
 }
 
 Result<Project> AccessService::GetProject(const Principal& actor, const std::string& project_id) {
-  return VisibleProject(actor, project_id);
+  QUARRY_ASSIGN_OR_RETURN(SeenProject seen, VisibleProject(actor, project_id));
+  return seen.project;
 }
 
 Result<Project> AccessService::UpdateProject(const Principal& actor, const std::string& project_id,
                                              const ProjectChange& change) {
-  QUARRY_RETURN_IF_ERROR(RequireProjectAdmin(actor, project_id));
-  QUARRY_ASSIGN_OR_RETURN(Project project, access_.GetProject(actor.tenant.id, project_id));
+  QUARRY_ASSIGN_OR_RETURN(Project project, RequireProjectAdmin(actor, project_id));
   if (change.name) {
     QUARRY_RETURN_IF_ERROR(ValidateAccessName("project", *change.name));
     project.name = *change.name;
@@ -104,7 +108,7 @@ Result<Page<ProjectMember>> AccessService::ListProjectMembers(const Principal& a
 
 Result<ProjectMember> AccessService::PutProjectMember(const Principal& actor, const std::string& project_id,
                                                       const std::string& member_id, ProjectRole role) {
-  QUARRY_RETURN_IF_ERROR(RequireProjectAdmin(actor, project_id));
+  QUARRY_RETURN_IF_ERROR(RequireProjectAdmin(actor, project_id).status());
   QUARRY_ASSIGN_OR_RETURN(PrincipalKind kind, KindOfId(member_id));
   ProjectMember member{project_id, kind, member_id, role, clock_.NowMillis()};
   QUARRY_RETURN_IF_ERROR(access_.PutProjectMember(actor.tenant.id, member));
@@ -115,7 +119,7 @@ Result<ProjectMember> AccessService::PutProjectMember(const Principal& actor, co
 
 Status AccessService::DeleteProjectMember(const Principal& actor, const std::string& project_id,
                                           const std::string& member_id) {
-  QUARRY_RETURN_IF_ERROR(RequireProjectAdmin(actor, project_id));
+  QUARRY_RETURN_IF_ERROR(RequireProjectAdmin(actor, project_id).status());
   QUARRY_RETURN_IF_ERROR(access_.DeleteProjectMember(actor.tenant.id, project_id, member_id));
   spdlog::info("project {} of tenant {}: {} removed (by {})", project_id, actor.tenant.id, member_id, actor.user.id);
   return Status::Ok();

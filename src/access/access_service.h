@@ -61,10 +61,16 @@ class AccessService {
   Status DeleteGrant(const Principal& actor, const std::string& dataset, const std::string& grant_id);
 
  private:
-  // The project if the caller may read it (a member, or an owner/admin); NotFound otherwise.
-  Result<Project> VisibleProject(const Principal& actor, const std::string& project_id);
-  // Tenant owner/admin with the admin scope, or the project's admin with the write scope.
-  Status RequireProjectAdmin(const Principal& actor, const std::string& project_id);
+  // A project the caller may read (a member, or an owner/admin), with the caller's role there
+  // (none for an owner/admin who is no member); ProjectNotFound otherwise.
+  struct SeenProject {
+    Project project;
+    std::optional<ProjectRole> role;
+  };
+  Result<SeenProject> VisibleProject(const Principal& actor, const std::string& project_id);
+  // The project, when the caller is a tenant owner/admin with the admin scope, or the project's
+  // admin with the write scope.
+  Result<Project> RequireProjectAdmin(const Principal& actor, const std::string& project_id);
   // The dataset, when the caller may manage its grants.
   Result<Dataset> GrantableDataset(const Principal& actor, const std::string& name);
 
