@@ -37,14 +37,6 @@ boost::json::object GrantJson(const DatasetGrant& g) {
           {"created_at", FormatRfc3339(g.created_at)}};
 }
 
-template <typename T, typename F>
-boost::json::object ItemsJson(const Page<T>& page, F to_json) {
-  boost::json::array items;
-  for (const auto& item : page.items) items.push_back(to_json(item));
-  return {{"items", std::move(items)},
-          {"next_cursor", page.next_cursor ? boost::json::value(*page.next_cursor) : boost::json::value(nullptr)}};
-}
-
 // {"user_id": "usr_..."} or {"group_id": "grp_..."}: exactly one of them.
 Result<std::string> MemberIdOf(FieldReader& fields) {
   QUARRY_ASSIGN_OR_RETURN(auto user, fields.String("user_id"));
@@ -53,13 +45,6 @@ Result<std::string> MemberIdOf(FieldReader& fields) {
     return InvalidArgument("invalid_member", "name exactly one of user_id (usr_...) or group_id (grp_...)");
   }
   return user ? *user : *group;
-}
-
-http::Response NoContent(const http::Request& req, const Status& status) {
-  if (!status.ok()) return Problem(req, status);
-  http::Response response;
-  response.status = 204;
-  return response;
 }
 
 }  // namespace
@@ -72,7 +57,7 @@ void RegisterAccessRoutes(http::Router& router, AppContext& app) {
                 auto page = ParsePage(req);
                 if (!page.ok()) return Problem(req, page.status());
                 return Render(req, access.ListProjects(p, *page), 200,
-                              [](const Page<Project>& projects) { return ItemsJson(projects, ProjectJson); });
+                              [](const Page<Project>& projects) { return PageToJson(projects, ProjectJson); });
               })});
   router.Add({"POST", "/v1/projects", Authed(app, [&access](http::Request& req, const Principal& p) {
                 auto body = ParseJsonObject(req);
@@ -108,7 +93,7 @@ void RegisterAccessRoutes(http::Router& router, AppContext& app) {
                 auto page = ParsePage(req);
                 if (!page.ok()) return Problem(req, page.status());
                 return Render(req, access.ListProjectMembers(p, req.path_params["id"], *page), 200,
-                              [](const Page<ProjectMember>& members) { return ItemsJson(members, MemberJson); });
+                              [](const Page<ProjectMember>& members) { return PageToJson(members, MemberJson); });
               })});
   // Adds a member, or changes its role (idempotent).
   router.Add({"POST", "/v1/projects/{id}/members", Authed(app, [&access](http::Request& req, const Principal& p) {
@@ -134,7 +119,7 @@ void RegisterAccessRoutes(http::Router& router, AppContext& app) {
                 auto page = ParsePage(req);
                 if (!page.ok()) return Problem(req, page.status());
                 return Render(req, access.ListGroups(p, *page), 200,
-                              [](const Page<Group>& groups) { return ItemsJson(groups, GroupJson); });
+                              [](const Page<Group>& groups) { return PageToJson(groups, GroupJson); });
               })});
   router.Add({"POST", "/v1/groups", Authed(app, [&access](http::Request& req, const Principal& p) {
                 auto body = ParseJsonObject(req);
@@ -155,7 +140,7 @@ void RegisterAccessRoutes(http::Router& router, AppContext& app) {
                 auto page = ParsePage(req);
                 if (!page.ok()) return Problem(req, page.status());
                 return Render(req, access.ListGroupMembers(p, req.path_params["id"], *page), 200,
-                              [](const Page<GroupMember>& members) { return ItemsJson(members, GroupMemberJson); });
+                              [](const Page<GroupMember>& members) { return PageToJson(members, GroupMemberJson); });
               })});
   router.Add({"POST", "/v1/groups/{id}/members", Authed(app, [&access](http::Request& req, const Principal& p) {
                 auto body = ParseJsonObject(req);
@@ -172,11 +157,8 @@ void RegisterAccessRoutes(http::Router& router, AppContext& app) {
 
   // --- grants ---
   router.Add({"GET", "/v1/datasets/{name}/grants", Authed(app, [&access](http::Request& req, const Principal& p) {
-                auto grants = access.ListGrants(p, req.path_params["name"]);
-                if (!grants.ok()) return Problem(req, grants.status());
-                boost::json::array items;
-                for (const auto& grant : *grants) items.push_back(GrantJson(grant));
-                return JsonResponse(200, boost::json::object{{"items", std::move(items)}, {"next_cursor", nullptr}});
+                return Render(req, access.ListGrants(p, req.path_params["name"]), 200,
+                              [](const auto& grants) { return ItemsToJson(grants, std::nullopt, GrantJson); });
               })});
   router.Add({"POST", "/v1/datasets/{name}/grants", Authed(app, [&access](http::Request& req, const Principal& p) {
                 auto body = ParseJsonObject(req);

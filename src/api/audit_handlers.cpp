@@ -70,12 +70,10 @@ void RegisterAuditRoutes(http::Router& router, AppContext& app) {
                 if (!filter.ok()) return Problem(req, filter.status());
                 auto events = app.audit.List(p, *filter);
                 if (!events.ok()) return Problem(req, events.status());
-                boost::json::array items;
-                for (const auto& e : *events) items.push_back(EventJson(e));
                 const bool more = static_cast<int>(events->size()) == filter->limit;
-                boost::json::object out{{"items", std::move(items)}};
-                out["next_cursor"] = more ? boost::json::value(std::to_string(events->back().id)) : nullptr;
-                return JsonResponse(200, out);
+                return JsonResponse(200, ItemsToJson(*events,
+                                                     more ? std::optional(std::to_string(events->back().id)) : std::nullopt,
+                                                     EventJson));
               })});
 }
 

@@ -124,13 +124,9 @@ void RegisterDatasetRoutes(http::Router& router, AppContext& app) {
   router.Add({"GET", "/v1/datasets", Authed(app, [&app](http::Request& req, const Principal& p) {
                 auto page = ParsePage(req);
                 if (!page.ok()) return Problem(req, page.status());
-                auto datasets = app.datasets.List(p, *page);
-                if (!datasets.ok()) return Problem(req, datasets.status());
-                boost::json::array items;
-                for (const auto& d : datasets->items) items.push_back(DatasetJson(d.dataset, d.rows_restricted));
-                boost::json::object out{{"items", std::move(items)}};
-                out["next_cursor"] = datasets->next_cursor ? boost::json::value(*datasets->next_cursor) : nullptr;
-                return JsonResponse(200, out);
+                return Render(req, app.datasets.List(p, *page), 200, [](const Page<catalog::DatasetSummary>& datasets) {
+                  return PageToJson(datasets, [](const auto& d) { return DatasetJson(d.dataset, d.rows_restricted); });
+                });
               })});
 
   router.Add({"GET", "/v1/datasets/{name}", Authed(app, [&app](http::Request& req, const Principal& p) {
@@ -138,11 +134,12 @@ void RegisterDatasetRoutes(http::Router& router, AppContext& app) {
               })});
 
   router.Add({"GET", "/v1/datasets/{name}/versions", Authed(app, [&app](http::Request& req, const Principal& p) {
-                auto versions = app.datasets.Versions(p, req.path_params["name"]);
-                if (!versions.ok()) return Problem(req, versions.status());
-                boost::json::array items;
-                for (const auto& v : versions->versions) items.push_back(VersionJson(v, versions->rows_restricted));
-                return JsonResponse(200, boost::json::object{{"items", std::move(items)}, {"next_cursor", nullptr}});
+                return Render(req, app.datasets.Versions(p, req.path_params["name"]), 200,
+                              [](const catalog::DatasetDetail& d) {
+                                return ItemsToJson(d.versions, std::nullopt, [&](const DatasetVersion& v) {
+                                  return VersionJson(v, d.rows_restricted);
+                                });
+                              });
               })});
 
   router.Add({"POST", "/v1/datasets/{name}/rollback", Authed(app, [&app](http::Request& req, const Principal& p) {
@@ -159,11 +156,8 @@ void RegisterDatasetRoutes(http::Router& router, AppContext& app) {
 
   // Access policies (docs/security.md, "Row and column policies").
   router.Add({"GET", "/v1/datasets/{name}/policies", Authed(app, [&app](http::Request& req, const Principal& p) {
-                auto policies = app.datasets.ListPolicies(p, req.path_params["name"]);
-                if (!policies.ok()) return Problem(req, policies.status());
-                boost::json::array items;
-                for (const auto& policy : *policies) items.push_back(PolicyJson(policy));
-                return JsonResponse(200, boost::json::object{{"items", std::move(items)}, {"next_cursor", nullptr}});
+                return Render(req, app.datasets.ListPolicies(p, req.path_params["name"]), 200,
+                              [](const auto& policies) { return ItemsToJson(policies, std::nullopt, PolicyJson); });
               })});
 
   router.Add({"POST", "/v1/datasets/{name}/policies", Authed(app, [&app](http::Request& req, const Principal& p) {
@@ -173,11 +167,7 @@ void RegisterDatasetRoutes(http::Router& router, AppContext& app) {
               })});
 
   router.Add({"DELETE", "/v1/datasets/{name}/policies/{id}", Authed(app, [&app](http::Request& req, const Principal& p) {
-                Status deleted = app.datasets.DeletePolicy(p, req.path_params["name"], req.path_params["id"]);
-                if (!deleted.ok()) return Problem(req, deleted);
-                http::Response response;
-                response.status = 204;
-                return response;
+                return NoContent(req, app.datasets.DeletePolicy(p, req.path_params["name"], req.path_params["id"]));
               })});
 
   // Moving a dataset into or out of a project (docs/security.md, "Projects, groups and grants").
@@ -195,11 +185,7 @@ void RegisterDatasetRoutes(http::Router& router, AppContext& app) {
               })});
 
   router.Add({"DELETE", "/v1/datasets/{name}", Authed(app, [&app](http::Request& req, const Principal& p) {
-                Status deleted = app.datasets.Delete(p, req.path_params["name"]);
-                if (!deleted.ok()) return Problem(req, deleted);
-                http::Response response;
-                response.status = 204;
-                return response;
+                return NoContent(req, app.datasets.Delete(p, req.path_params["name"]));
               })});
 }
 

@@ -36,4 +36,12 @@ inline http::Response Problem(const http::Request& request, const Status& status
   return http::Response::Problem(status, request);
 }
 
+// 204 when `status` is OK, otherwise its problem document.
+inline http::Response NoContent(const http::Request& request, const Status& status) {
+  if (!status.ok()) return Problem(request, status);
+  http::Response response;
+  response.status = 204;
+  return response;
+}
+
 }  // namespace quarry::api

@@ -157,14 +157,9 @@ void RegisterJobRoutes(http::Router& router, AppContext& app) {
                 }
                 if (auto it = req.query.find("kind"); it != req.query.end()) filter.kind = it->second.substr(0, 64);
                 if (auto it = req.query.find("user_id"); it != req.query.end()) filter.user_id = it->second.substr(0, 64);
-                auto jobs = app.jobs.List(p, filter, *page);
-                if (!jobs.ok()) return Problem(req, jobs.status());
-                boost::json::array items;
-                for (const auto& job : jobs->items) items.push_back(JobJson(job, jobs::ProgressFromJson(job.progress_json)));
-                boost::json::object out;
-                out["items"] = std::move(items);
-                out["next_cursor"] = jobs->next_cursor ? boost::json::value(*jobs->next_cursor) : boost::json::value(nullptr);
-                return JsonResponse(200, out);
+                return Render(req, app.jobs.List(p, filter, *page), 200, [](const Page<Job>& jobs) {
+                  return PageToJson(jobs, [](const Job& job) { return JobJson(job, jobs::ProgressFromJson(job.progress_json)); });
+                });
               })});
 
   router.Add({"GET", "/v1/jobs/{id}", Authed(app, [&app](http::Request& req, const Principal& p) {

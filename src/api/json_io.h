@@ -47,14 +47,26 @@ boost::json::object ToJson(const Tenant& t);
 boost::json::object ToJson(const User& u);
 boost::json::object ToJson(const ApiKey& k);
 
+// A list as every list route answers it: {"items": [to_json(item), ...], "next_cursor": the
+// cursor of the next page, or null when there is none}.
+template <typename Items, typename F>
+boost::json::object ItemsToJson(const Items& items, const std::optional<std::string>& next_cursor, F to_json) {
+  boost::json::array array;
+  for (const auto& item : items) array.push_back(to_json(item));
+  boost::json::object out;
+  out["items"] = std::move(array);
+  out["next_cursor"] = next_cursor ? boost::json::value(*next_cursor) : boost::json::value(nullptr);
+  return out;
+}
+
+template <typename T, typename F>
+boost::json::object PageToJson(const Page<T>& page, F to_json) {
+  return ItemsToJson(page.items, page.next_cursor, to_json);
+}
+
 template <typename T>
 boost::json::object PageToJson(const Page<T>& page) {
-  boost::json::array items;
-  for (const auto& item : page.items) items.push_back(ToJson(item));
-  boost::json::object out;
-  out["items"] = std::move(items);
-  out["next_cursor"] = page.next_cursor ? boost::json::value(*page.next_cursor) : boost::json::value(nullptr);
-  return out;
+  return PageToJson(page, [](const T& item) { return ToJson(item); });
 }
 
 http::Response JsonResponse(int status, const boost::json::value& body);

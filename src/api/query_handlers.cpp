@@ -225,12 +225,10 @@ void RegisterQueryRoutes(http::Router& router, AppContext& app) {
               })});
   router.Add({"GET", "/v1/queries", Authed(app, [&app](http::Request& req, const Principal& p) {
                 return Render(req, app.queries.ListRunning(p), 200, [](const auto& list) {
-                  boost::json::array items;
-                  for (const auto& q : list) {
-                    items.push_back({{"query_id", q.query_id}, {"user_id", q.user_id}, {"sql", q.sql},
-                                     {"started_at", FormatRfc3339(q.started_at)}});
-                  }
-                  return boost::json::object{{"items", std::move(items)}, {"next_cursor", nullptr}};
+                  return ItemsToJson(list, std::nullopt, [](const auto& q) {
+                    return boost::json::object{{"query_id", q.query_id}, {"user_id", q.user_id}, {"sql", q.sql},
+                                               {"started_at", FormatRfc3339(q.started_at)}};
+                  });
                 });
               })});
   router.Add({"DELETE", "/v1/queries/{id}", Authed(app, [&app](http::Request& req, const Principal& p) {

@@ -65,12 +65,8 @@ void RegisterUserRoutes(http::Router& router, AppContext& app) {
                 auto next = fields.String("new_password", true);
                 if (!next.ok()) return Problem(req, next.status());
                 if (Status st = fields.RejectUnknownFields(); !st.ok()) return Problem(req, st);
-                Status st = app.sessions.SetPassword(p, p.tenant.id, req.path_params["id"], *current, **next,
-                                                     ClientAddress(req));
-                if (!st.ok()) return Problem(req, st);
-                http::Response response;
-                response.status = 204;
-                return response;
+                return NoContent(req, app.sessions.SetPassword(p, p.tenant.id, req.path_params["id"], *current, **next,
+                                                               ClientAddress(req)));
               })});
 
   router.Add({"PATCH", "/v1/users/{id}", Authed(app, [&app](http::Request& req, const Principal& p) {
