@@ -15,10 +15,10 @@ using sqlite::Connection;
 using sqlite::ConnectionPool;
 using sqlite::Statement;
 
-class SqliteAuditStore final : public AuditStore {
+class SqliteAuditStore final : public AuditStore, private sqlite::PooledStore {
  public:
   SqliteAuditStore(const SqliteOptions& options, std::unique_ptr<Connection> first)
-      : pool_(options.path, options.busy_timeout_ms, options.max_connections, std::move(first)) {}
+      : PooledStore(options, std::move(first)) {}
 
   Status Append(const std::vector<AuditEvent>& events) override {
     if (events.empty()) return Status::Ok();
@@ -82,8 +82,6 @@ class SqliteAuditStore final : public AuditStore {
     return removed;
   }
 
- private:
-  ConnectionPool pool_;
 };
 
 }  // namespace

@@ -51,10 +51,10 @@ Status BumpEpoch(Connection& conn) {
   return conn.Changes() == 1 ? Status::Ok() : Internal("metadata_store_error", "the session_epoch row is missing");
 }
 
-class SqliteSessionStore final : public SessionStore {
+class SqliteSessionStore final : public SessionStore, private sqlite::PooledStore {
  public:
   SqliteSessionStore(const SqliteOptions& options, std::unique_ptr<Connection> first)
-      : pool_(options.path, options.busy_timeout_ms, options.max_connections, std::move(first)) {}
+      : PooledStore(options, std::move(first)) {}
 
   Result<std::optional<std::string>> GetPasswordHash(const std::string& tenant_id, const std::string& user_id) override {
     QUARRY_ASSIGN_OR_RETURN(ConnectionPool::Lease lease, pool_.Acquire());
@@ -224,8 +224,6 @@ class SqliteSessionStore final : public SessionStore {
     });
   }
 
- private:
-  ConnectionPool pool_;
 };
 
 #undef SESSION_COLUMNS

@@ -37,10 +37,10 @@ ResumableUpload ReadUpload(const Statement& s) {
   return u;
 }
 
-class SqliteUploadStore final : public UploadStore {
+class SqliteUploadStore final : public UploadStore, private sqlite::PooledStore {
  public:
   SqliteUploadStore(const SqliteOptions& options, std::unique_ptr<Connection> first)
-      : pool_(options.path, options.busy_timeout_ms, options.max_connections, std::move(first)) {}
+      : PooledStore(options, std::move(first)) {}
 
   Status CreateUpload(const ResumableUpload& u) override {
     return Write([&](Connection& conn) -> Status {
@@ -114,15 +114,6 @@ class SqliteUploadStore final : public UploadStore {
     return stmt.FirstColumnTexts();
   }
 
- private:
-  template <typename F>
-  Status Write(F&& fn) {
-    QUARRY_ASSIGN_OR_RETURN(ConnectionPool::Lease lease, pool_.Acquire());
-    Connection& conn = *lease;
-    return Atomically(conn, [&] { return fn(conn); });
-  }
-
-  ConnectionPool pool_;
 };
 
 }  // namespace
