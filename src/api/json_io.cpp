@@ -158,7 +158,8 @@ boost::json::value OptionalTime(const std::optional<UnixMillis>& t) {
 }  // namespace
 
 namespace {
-boost::json::value ParseQuotas(const std::string& json) {
+// A JSON object stored as text on a record (quota overrides, settings); {} when unreadable.
+boost::json::value StoredObject(const std::string& json) {
   boost::system::error_code ec;
   boost::json::value v = boost::json::parse(json, ec);
   return !ec && v.is_object() ? v : boost::json::value(boost::json::object());
@@ -170,8 +171,8 @@ boost::json::object ToJson(const Tenant& t) {
           {"slug", t.slug},
           {"name", t.name},
           {"status", ToString(t.status)},
-          {"quotas", ParseQuotas(t.quotas_json)},
-          {"settings", ParseQuotas(t.settings_json)},
+          {"quotas", StoredObject(t.quotas_json)},
+          {"settings", StoredObject(t.settings_json)},
           {"created_at", FormatRfc3339(t.created_at)},
           {"updated_at", FormatRfc3339(t.updated_at)}};
 }

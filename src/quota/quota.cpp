@@ -23,10 +23,20 @@ const std::vector<QuotaSpec>& Specs() {
   return specs;
 }
 
-Result<std::string> MergeOverrides(const std::string& current_json, const boost::json::object& changes) {
+namespace {
+
+// A tenant's overrides or settings as stored: a JSON object ({} when empty or unreadable).
+boost::json::object StoredObject(const std::string& json) {
+  if (json.size() <= 2) return {};  // "" or "{}"
   boost::system::error_code ec;
-  boost::json::value current = boost::json::parse(current_json.empty() ? "{}" : current_json, ec);
-  boost::json::object merged = !ec && current.is_object() ? current.as_object() : boost::json::object();
+  boost::json::value v = boost::json::parse(json, ec);
+  return !ec && v.is_object() ? v.as_object() : boost::json::object();
+}
+
+}  // namespace
+
+Result<std::string> MergeOverrides(const std::string& current_json, const boost::json::object& changes) {
+  boost::json::object merged = StoredObject(current_json);
   for (const auto& [key, value] : changes) {
     auto spec = std::find_if(Specs().begin(), Specs().end(), [&](const QuotaSpec& s) { return key == s.name; });
     if (spec == Specs().end()) {
@@ -49,11 +59,9 @@ Result<std::string> MergeOverrides(const std::string& current_json, const boost:
 }
 
 std::int64_t Value(const Tenant& tenant, std::string_view name, std::int64_t fallback) {
-  if (tenant.quotas_json.size() <= 2) return fallback;  // "{}": no overrides
-  boost::system::error_code ec;
-  const boost::json::value overrides = boost::json::parse(tenant.quotas_json, ec);
-  const auto* o = !ec ? overrides.if_object() : nullptr;
-  const auto* v = o ? o->if_contains(name) : nullptr;
+  if (tenant.quotas_json.size() <= 2) return fallback;  // "{}": no overrides (the common case, per request)
+  const boost::json::object overrides = StoredObject(tenant.quotas_json);
+  const auto* v = overrides.if_contains(name);
   return v && v->is_int64() ? v->as_int64() : fallback;
 }
 
@@ -63,9 +71,7 @@ const std::vector<std::string_view>& SettingNames() {
 }
 
 Result<std::string> MergeSettings(const std::string& current_json, const boost::json::object& changes) {
-  boost::system::error_code ec;
-  boost::json::value current = boost::json::parse(current_json.empty() ? "{}" : current_json, ec);
-  boost::json::object merged = !ec && current.is_object() ? current.as_object() : boost::json::object();
+  boost::json::object merged = StoredObject(current_json);
   for (const auto& [key, value] : changes) {
     if (std::find(SettingNames().begin(), SettingNames().end(), std::string_view(key)) == SettingNames().end()) {
       std::string names;
@@ -85,10 +91,8 @@ Result<std::string> MergeSettings(const std::string& current_json, const boost::
 
 bool Setting(const Tenant& tenant, std::string_view name, bool fallback) {
   if (tenant.settings_json.size() <= 2) return fallback;  // "{}": the defaults
-  boost::system::error_code ec;
-  const boost::json::value settings = boost::json::parse(tenant.settings_json, ec);
-  const auto* o = !ec ? settings.if_object() : nullptr;
-  const auto* v = o ? o->if_contains(name) : nullptr;
+  const boost::json::object settings = StoredObject(tenant.settings_json);
+  const auto* v = settings.if_contains(name);
   return v && v->is_bool() ? v->as_bool() : fallback;
 }
 
