@@ -26,6 +26,13 @@ Status DatasetService::RequireMember(const Principal& actor) {
   return Status::Ok();
 }
 
+Result<std::optional<Dataset>> DatasetService::ExistingDataset(const Principal& actor, const std::string& name) {
+  auto found = datasets_.GetDataset(actor.tenant.id, name);
+  if (found.ok()) return std::optional<Dataset>(std::move(found).value());
+  if (found.status().code() == "dataset_not_found") return std::optional<Dataset>();
+  return found.status();
+}
+
 Status DatasetService::CheckWriteAccess(const Principal& actor, const ingest::IngestRequest& request,
                                         const std::optional<Dataset>& existing) {
   if (!existing) return access::RequireCreateIn(access_, actor, request.project_id);
@@ -43,10 +50,7 @@ Status DatasetService::CheckUpload(const Principal& actor, const ingest::IngestR
   QUARRY_RETURN_IF_ERROR(RequireScope(actor, kScopeWrite));
   const std::string& name = request.dataset;
   QUARRY_RETURN_IF_ERROR(ValidateDatasetName(name));
-  auto found = datasets_.GetDataset(actor.tenant.id, name);
-  if (!found.ok() && found.status().code() != "dataset_not_found") return found.status();
-  std::optional<Dataset> existing;
-  if (found.ok()) existing = *found;
+  QUARRY_ASSIGN_OR_RETURN(std::optional<Dataset> existing, ExistingDataset(actor, name));
   if (existing) {
     QUARRY_ASSIGN_OR_RETURN(access::DatasetRights rights, access::RightsOn(access_, actor, *existing));
     if (!rights.read && request.mode == ingest::Mode::kAppend) {
@@ -99,11 +103,10 @@ Result<EnqueueResult> DatasetService::StartIngest(const Principal& actor, const 
   QUARRY_RETURN_IF_ERROR(ingest::Validate(request));
   // The tenant's quotas as of now travel with the job (it runs without the caller).
   ingest::IngestRequest with_quotas = request;
-  auto found = datasets_.GetDataset(actor.tenant.id, request.dataset);
-  if (!found.ok() && found.status().code() != "dataset_not_found") return found.status();
-  QUARRY_RETURN_IF_ERROR(CheckWriteAccess(actor, request, found.ok() ? std::optional<Dataset>(*found) : std::nullopt));
+  QUARRY_ASSIGN_OR_RETURN(std::optional<Dataset> existing, ExistingDataset(actor, request.dataset));
+  QUARRY_RETURN_IF_ERROR(CheckWriteAccess(actor, request, existing));
   // The job changes the dataset only where these rights were checked (DatasetStore::PrepareVersion).
-  if (found.ok()) with_quotas.project_id = found->project_id;
+  if (existing) with_quotas.project_id = existing->project_id;
   with_quotas.storage_quota_bytes = quota::Value(actor.tenant, "storage_bytes", quotas_.storage_bytes);
   with_quotas.keep_versions = quota::Value(actor.tenant, "versions_kept", quotas_.versions_kept);
   with_quotas.max_datasets = quota::Value(actor.tenant, "datasets", quotas_.datasets);

@@ -96,6 +96,8 @@ class DatasetService {
 
  private:
   static Status RequireMember(const Principal& actor);
+  // The tenant's published dataset `name`, visible to the caller or not (names are per tenant).
+  Result<std::optional<Dataset>> ExistingDataset(const Principal& actor, const std::string& name);
   // The caller may change `existing` (when set) or create the request's dataset in its project.
   Status CheckWriteAccess(const Principal& actor, const ingest::IngestRequest& request,
                           const std::optional<Dataset>& existing);
